@@ -118,16 +118,33 @@ export function encodeAbortRequest(requestId: number): Buffer {
   return encodeRecord(RecordType.ABORT_REQUEST, requestId);
 }
 
+/** Size on the wire of an END_REQUEST record. */
+export const END_REQUEST_SIZE = HEADER_LENGTH + 8;
+
 /** §5.5 FCGI_EndRequestBody: appStatus (32 bits), protocolStatus, three reserved bytes. */
+export function writeEndRequest(
+  out: Buffer,
+  offset: number,
+  requestId: number,
+  appStatus: number,
+  protocolStatus: number,
+): number {
+  writeHeader(out, offset, RecordType.END_REQUEST, requestId, 8, 0);
+  out.writeUInt32BE(appStatus >>> 0, offset + HEADER_LENGTH);
+  out[offset + 12] = protocolStatus;
+  out[offset + 13] = 0;
+  out[offset + 14] = 0;
+  out[offset + 15] = 0;
+  return offset + END_REQUEST_SIZE;
+}
+
 export function encodeEndRequest(
   requestId: number,
   appStatus = 0,
   protocolStatus: number = ProtocolStatus.REQUEST_COMPLETE,
 ): Buffer {
-  const out = Buffer.alloc(HEADER_LENGTH + 8);
-  writeHeader(out, 0, RecordType.END_REQUEST, requestId, 8, 0);
-  out.writeUInt32BE(appStatus >>> 0, HEADER_LENGTH);
-  out[HEADER_LENGTH + 4] = protocolStatus;
+  const out = Buffer.allocUnsafe(END_REQUEST_SIZE);
+  writeEndRequest(out, 0, requestId, appStatus, protocolStatus);
   return out;
 }
 

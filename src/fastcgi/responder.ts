@@ -1,0 +1,421 @@
+// A FastCGI responder: accepts connections from a web server (on a path, a
+// host:port, or an inherited listening descriptor), runs a Node-style
+// (req, res) handler per request, and speaks the application side of the
+// protocol: FCGI_KEEP_CONN, multiplexing, ABORT_REQUEST, GET_VALUES,
+// UNKNOWN_TYPE / UNKNOWN_ROLE, FCGI_WEB_SERVER_ADDRS, back-pressure both ways.
+
+import { EventEmitter } from 'node:events';
+import { fstatSync, statSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import {
+  ProtocolStatus,
+  ServerSession,
+  ValueName,
+  encodeEndRequest,
+  encodeGetValuesResult,
+  encodeUnknownType,
+  type ServerSessionHandler,
+  type ServerSessionOptions,
+} from '../protocol/index.js';
+import { parseAddress, type Address } from './address.js';
+import { FastCGIRequest, type RequestSource } from './request.js';
+import { FastCGIResponse, type ResponseSink } from './response.js';
+
+export type Handler = (req: FastCGIRequest, res: FastCGIResponse) => unknown;
+
+/** The subset of a pino logger the responder uses; pino instances fit. */
+export interface ResponderLogger {
+  error(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface ResponderOptions extends ServerSessionOptions {
+  /**
+   * Web server addresses allowed to connect over TCP. Default: the comma-separated
+   * FCGI_WEB_SERVER_ADDRS environment variable (libfcgi's convention); unset or
+   * empty allows all. Unix-socket connections are not checked.
+   */
+  allowedClients?: readonly string[] | null;
+  /** Answer to FCGI_MAX_CONNS, and the net.Server connection cap. Default 1024. */
+  maxConnections?: number;
+  logger?: ResponderLogger;
+}
+
+/** Where to listen: an address string, a port, `{ fd }` for an inherited socket. */
+export type ListenTarget = string | number | Address | { fd: number };
+
+/** Environment variable naming the listening descriptor of a Node-native worker under fcgid. */
+export const LISTEN_FD_ENV = 'FCGID_LISTEN_FD';
+
+const stderrLogger: ResponderLogger = {
+  error: (fields, message) => process.stderr.write(`${message} ${JSON.stringify(fields)}\n`),
+  warn: (fields, message) => process.stderr.write(`${message} ${JSON.stringify(fields)}\n`),
+};
+
+export class Responder extends EventEmitter {
+  readonly handler: Handler;
+  readonly options: ResponderOptions;
+  readonly logger: ResponderLogger;
+  private readonly allowed: Set<string> | null;
+  private readonly server: net.Server;
+  private readonly connections = new Set<Connection>();
+  private closing = false;
+  private unixPath: string | null = null;
+
+  constructor(handler: Handler, options: ResponderOptions = {}) {
+    super();
+    this.handler = handler;
+    this.options = options;
+    this.logger = options.logger ?? stderrLogger;
+    const allowed = options.allowedClients ?? parseAllowed(process.env.FCGI_WEB_SERVER_ADDRS);
+    this.allowed = allowed && allowed.length > 0 ? new Set(allowed.map(normalizeIp)) : null;
+    // allowHalfOpen: a web server may shut down its write side after sending the
+    // request (cgi-fcgi does); the response must still go out.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server.maxConnections = options.maxConnections ?? 1024;
+    this.server.on('error', (err) => this.emit('error', err));
+  }
+
+  /**
+   * Start listening. With no target: the descriptor named by FCGID_LISTEN_FD, else
+   * fd 0 when it is a socket (FCGI_LISTENSOCK_FILENO: how fcgid, spawn-fcgi and
+   * mod_fcgid hand over the listener).
+   */
+  listen(target?: ListenTarget): Promise<void> {
+    const resolved = target ?? listenTargetFromEnvironment();
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.server.off('listening', onListening);
+        reject(err);
+      };
+      const onListening = (): void => {
+        this.server.off('error', onError);
+        resolve();
+      };
+      this.server.once('error', onError);
+      this.server.once('listening', onListening);
+      if (typeof resolved === 'object' && 'fd' in resolved) {
+        this.server.listen({ fd: resolved.fd });
+        return;
+      }
+      const address = parseAddress(resolved);
+      if (address.kind === 'unix') {
+        this.unixPath = address.path;
+        removeStaleSocket(address.path).then(
+          () => this.server.listen({ path: address.path }),
+          (err: Error) => onError(err),
+        );
+      } else {
+        this.server.listen({ host: address.host, port: address.port });
+      }
+    });
+  }
+
+  address(): ReturnType<net.Server['address']> {
+    return this.server.address();
+  }
+
+  /** Requests in progress, over all connections. */
+  get activeRequests(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.active;
+    return n;
+  }
+
+  /**
+   * Stop accepting; idle connections close now, busy ones after their last
+   * request. Resolves when every connection is gone.
+   */
+  close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.connections) c.closeWhenIdle();
+    if (this.unixPath) {
+      try {
+        unlinkSync(this.unixPath);
+      } catch {
+        // already gone
+      }
+    }
+    return closed;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.allowed && socket.remoteAddress && !this.allowed.has(normalizeIp(socket.remoteAddress))) {
+      this.logger.warn(
+        { remote: socket.remoteAddress },
+        'refused a connection from an address not in FCGI_WEB_SERVER_ADDRS',
+      );
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(this, socket);
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
+  }
+}
+
+interface RequestEntry {
+  role: number;
+  keepConn: boolean;
+  req: FastCGIRequest | null;
+  res: FastCGIResponse | null;
+}
+
+/** One web-server connection: a ServerSession wired to a socket. */
+class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
+  private readonly owner: Responder;
+  private readonly socket: net.Socket;
+  private readonly session: ServerSession;
+  private readonly requests = new Map<number, RequestEntry>();
+  /** Requests whose body reader is full; while any is, the socket is paused. */
+  private readonly pausedBy = new Set<number>();
+  private closeAfterIdle = false;
+
+  constructor(owner: Responder, socket: net.Socket) {
+    this.owner = owner;
+    this.socket = socket;
+    this.session = new ServerSession(this, owner.options);
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onClose());
+    socket.on('error', () => {
+      // ECONNRESET and the like: 'close' follows and aborts the requests.
+    });
+  }
+
+  get active(): number {
+    return this.requests.size;
+  }
+
+  closeWhenIdle(): void {
+    this.closeAfterIdle = true;
+    if (this.requests.size === 0) this.socket.end();
+  }
+
+  // --- socket events ---
+
+  private onSocketData(chunk: Buffer): void {
+    try {
+      this.session.push(chunk);
+    } catch (err) {
+      this.owner.logger.error(
+        { err: { code: (err as { code?: string }).code, message: (err as Error).message }, remote: this.socket.remoteAddress },
+        'closing a FastCGI connection after malformed input',
+      );
+      this.socket.destroy();
+    }
+  }
+
+  private onEnd(): void {
+    try {
+      this.session.end();
+    } catch {
+      // Truncated input: the requests in flight cannot complete.
+      this.socket.destroy();
+      return;
+    }
+    if (this.requests.size === 0) this.socket.end();
+    else this.closeAfterIdle = true;
+  }
+
+  private onClose(): void {
+    for (const [id, entry] of this.requests) {
+      entry.req?.markAborted();
+      entry.res?.markDestroyed();
+      this.session.finish(id);
+    }
+    this.requests.clear();
+    this.pausedBy.clear();
+  }
+
+  // --- ServerSessionHandler ---
+
+  onBegin(requestId: number, role: number, keepConn: boolean): void {
+    this.requests.set(requestId, { role, keepConn, req: null, res: null });
+  }
+
+  onParams(requestId: number, params: Map<string, string>): void {
+    const entry = this.requests.get(requestId)!;
+    const req = new FastCGIRequest(this, requestId, entry.role, entry.keepConn, params);
+    const res = new FastCGIResponse(this, requestId);
+    entry.req = req;
+    entry.res = res;
+    this.run(req, res);
+  }
+
+  onStdin(requestId: number, chunk: Buffer): void {
+    const req = this.requests.get(requestId)?.req;
+    if (!req || req.destroyed) return;
+    if (chunk.length === 0) {
+      req.push(null);
+      return;
+    }
+    if (!req.push(chunk)) {
+      this.pausedBy.add(requestId);
+      this.socket.pause();
+    }
+  }
+
+  onData(requestId: number, chunk: Buffer): void {
+    // FILTER's DATA stream (§6.4) arrives as 'filter-data' events; an empty chunk ends it.
+    this.requests.get(requestId)?.req?.emit('filter-data', chunk);
+  }
+
+  onAbort(requestId: number): void {
+    const entry = this.requests.get(requestId);
+    if (!entry) return;
+    entry.req?.markAborted();
+    entry.res?.markDestroyed();
+    // §5.4: the application answers an abort with END_REQUEST.
+    this.send(encodeEndRequest(requestId, 0, ProtocolStatus.REQUEST_COMPLETE));
+    this.done(requestId);
+  }
+
+  onReject(requestId: number, protocolStatus: number): void {
+    this.socket.write(encodeEndRequest(requestId, 0, protocolStatus));
+  }
+
+  onGetValues(names: string[]): void {
+    const known: Record<string, string> = {
+      [ValueName.MAX_CONNS]: String(this.owner.options.maxConnections ?? 1024),
+      [ValueName.MAX_REQS]: String(
+        (this.owner.options.maxConnections ?? 1024) * this.session.maxConcurrentRequests,
+      ),
+      [ValueName.MPXS_CONNS]: this.session.multiplex ? '1' : '0',
+    };
+    // §4.1: the reply carries only the variables the application knows.
+    this.socket.write(encodeGetValuesResult(names.filter((n) => n in known).map((n) => [n, known[n]!] as const)));
+  }
+
+  onUnknownType(type: number): void {
+    this.socket.write(encodeUnknownType(type));
+  }
+
+  // --- RequestSource / ResponseSink ---
+
+  resumeFor(requestId: number): void {
+    if (this.pausedBy.delete(requestId) && this.pausedBy.size === 0) this.socket.resume();
+  }
+
+  send(data: Buffer, callback?: (err?: Error | null) => void): boolean {
+    if (this.socket.destroyed) {
+      if (callback) process.nextTick(callback, new Error('the connection to the web server is closed'));
+      return false;
+    }
+    return this.socket.write(data, callback);
+  }
+
+  onceDrain(listener: () => void): void {
+    this.socket.once('drain', listener);
+  }
+
+  done(requestId: number): void {
+    const entry = this.requests.get(requestId);
+    if (!entry) return;
+    this.requests.delete(requestId);
+    this.session.finish(requestId);
+    // Like Node's http: a body the handler never read is dropped, and the
+    // connection goes on (its remaining STDIN records are for an inactive id).
+    this.resumeFor(requestId);
+    if (entry.req && !entry.req.readableEnded) entry.req.resume();
+    if ((!entry.keepConn || this.closeAfterIdle || this.owner.isClosing) && this.requests.size === 0) {
+      // §5.1: without FCGI_KEEP_CONN the application closes the connection.
+      this.socket.end();
+    }
+  }
+
+  private run(req: FastCGIRequest, res: FastCGIResponse): void {
+    const fail = (err: unknown): void => this.handlerFailed(req, res, err);
+    try {
+      const result = this.owner.handler(req, res);
+      if (result && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<unknown>).then(undefined, fail);
+      }
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private handlerFailed(req: FastCGIRequest, res: FastCGIResponse, err: unknown): void {
+    this.owner.logger.error(
+      { err: { message: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack }, method: req.method, url: req.url },
+      'request handler threw; answered 500',
+    );
+    if (res.writableEnded || res.destroyed) return;
+    if (!res.headersSent) {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.statusCode = 500;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end('Internal Server Error\n');
+    } else {
+      // The head is out: all we can do is cut the body short and say so in appStatus.
+      res.appStatus = 1;
+      res.end();
+    }
+  }
+}
+
+function parseAllowed(value: string | undefined): string[] | null {
+  if (!value) return null;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** `::ffff:127.0.0.1` (an IPv4 client on a dual-stack socket) compares as `127.0.0.1`. */
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+export function listenTargetFromEnvironment(env: NodeJS.ProcessEnv = process.env): { fd: number } {
+  const named = env[LISTEN_FD_ENV];
+  if (named !== undefined) {
+    const fd = Number(named);
+    if (!Number.isInteger(fd) || fd < 0) throw new Error(`${LISTEN_FD_ENV}=${named} is not a file descriptor number`);
+    return { fd };
+  }
+  let isSocket = false;
+  try {
+    isSocket = fstatSync(0).isSocket();
+  } catch {
+    // fd 0 closed
+  }
+  if (!isSocket) {
+    throw new Error(
+      'no listening socket: fd 0 is not a socket and FCGID_LISTEN_FD is unset; pass an address (unix:/path or tcp://host:port) or run under fcgid',
+    );
+  }
+  return { fd: 0 };
+}
+
+/**
+ * A socket file left by a process that died is removed; one that something still
+ * listens on is not, and listening then fails with EADDRINUSE as it should.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = statSync(path).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path }, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+  if (!alive) unlinkSync(path);
+}
+
+export function createResponder(handler: Handler, options?: ResponderOptions): Responder {
+  return new Responder(handler, options);
+}

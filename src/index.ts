@@ -1,0 +1,3 @@
+// fcgid's public library: the FastCGI codec and the client and responder.
+export * from './protocol/index.js';
+export * from './fastcgi/index.js';
