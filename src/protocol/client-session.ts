@@ -92,7 +92,7 @@ export class ClientSession {
       }
       case RecordType.GET_VALUES_RESULT:
         if (id !== NULL_REQUEST_ID) throw badRequestId(type, id);
-        this.handler.onValues(decodePairs(content));
+        this.handler.onValues(decodePairs(content, 'latin1', undefined, type));
         return;
       case RecordType.UNKNOWN_TYPE:
         if (id !== NULL_REQUEST_ID) throw badRequestId(type, id);
@@ -102,7 +102,7 @@ export class ClientSession {
       default:
         throw new ProtocolError(
           'FCGI_UNKNOWN_TYPE',
-          `${recordTypeName(type)} record is not one an application may send (FastCGI §8)`,
+          `${recordTypeName(type)} record for request ${id} is not one an application may send (FastCGI §8)`,
           id,
         );
     }

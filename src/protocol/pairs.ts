@@ -2,6 +2,7 @@
 // bytes big-endian with the top bit set. Used by PARAMS, GET_VALUES and
 // GET_VALUES_RESULT. Pure functions over Buffers.
 
+import { recordTypeName } from './constants.js';
 import { ProtocolError } from './errors.js';
 
 /** §3.4: a four-byte length has 31 bits. */
@@ -60,12 +61,14 @@ export function encodePairs(pairs: PairInput): Buffer {
 /**
  * Decode a complete block of pairs. Strings are decoded as latin1 by default, so
  * every byte survives (Node's http module does the same for the URL and headers).
- * A later duplicate name replaces an earlier one.
+ * A later duplicate name replaces an earlier one. `requestId` and `type` only
+ * serve to name the block in error messages.
  */
 export function decodePairs(
   block: Buffer,
   encoding: BufferEncoding = 'latin1',
   requestId?: number,
+  type?: number,
 ): Map<string, string> {
   const out = new Map<string, string>();
   const end = block.length;
@@ -73,16 +76,16 @@ export function decodePairs(
   while (offset < end) {
     let nameLength = block[offset]!;
     if (nameLength & 0x80) {
-      if (offset + 4 > end) throw truncated('name length', offset, requestId);
+      if (offset + 4 > end) throw truncated('name length', offset, requestId, type);
       nameLength = block.readUInt32BE(offset) & MAX_PAIR_LENGTH;
       offset += 4;
     } else {
       offset += 1;
     }
-    if (offset >= end) throw truncated('value length', offset, requestId);
+    if (offset >= end) throw truncated('value length', offset, requestId, type);
     let valueLength = block[offset]!;
     if (valueLength & 0x80) {
-      if (offset + 4 > end) throw truncated('value length', offset, requestId);
+      if (offset + 4 > end) throw truncated('value length', offset, requestId, type);
       valueLength = block.readUInt32BE(offset) & MAX_PAIR_LENGTH;
       offset += 4;
     } else {
@@ -91,7 +94,7 @@ export function decodePairs(
     if (offset + nameLength + valueLength > end) {
       throw new ProtocolError(
         'FCGI_BAD_PAIR',
-        `name-value pair at byte ${offset} declares ${nameLength}+${valueLength} bytes but its block has ${end - offset} left (FastCGI §3.4)`,
+        `name-value pair at byte ${offset} of the ${blockName(requestId, type)} declares ${nameLength}+${valueLength} bytes but the block has ${end - offset} left (FastCGI §3.4)`,
         requestId,
       );
     }
@@ -103,10 +106,16 @@ export function decodePairs(
   return out;
 }
 
-function truncated(what: string, offset: number, requestId?: number): ProtocolError {
+function truncated(what: string, offset: number, requestId?: number, type?: number): ProtocolError {
   return new ProtocolError(
     'FCGI_BAD_PAIR',
-    `name-value pair truncated: the block ends inside the ${what} at byte ${offset} (FastCGI §3.4)`,
+    `name-value pair truncated: the ${blockName(requestId, type)} ends inside the ${what} at byte ${offset} (FastCGI §3.4)`,
     requestId,
   );
+}
+
+/** "PARAMS block of request 1", "GET_VALUES block", or just "block". */
+function blockName(requestId?: number, type?: number): string {
+  const kind = type === undefined ? 'block' : `${recordTypeName(type)} block`;
+  return requestId === undefined ? kind : `${kind} of request ${requestId}`;
 }

@@ -98,10 +98,14 @@ export class RecordParser {
   end(): void {
     if (this.failed) throw this.failed;
     if (this.midRecord) {
+      // Past a header, type and requestId are still those of the unfinished record.
+      const inRecord = this.inBody || this.paddingLeft > 0;
       this.failed = new ProtocolError(
         'FCGI_TRUNCATED',
-        `connection ended inside a ${this.inBody ? recordTypeName(this.type) + ' record' : 'record header'}`,
-        this.inBody ? this.requestId : undefined,
+        inRecord
+          ? `connection ended inside the ${this.inBody ? 'content' : 'padding'} of a ${recordTypeName(this.type)} record for request ${this.requestId}`
+          : 'connection ended inside a record header',
+        inRecord ? this.requestId : undefined,
       );
       throw this.failed;
     }
@@ -125,7 +129,7 @@ export class RecordParser {
       this.fail(
         new ProtocolError(
           'FCGI_RECORD_TOO_LARGE',
-          `${recordTypeName(this.type)} record of ${this.contentLength} bytes exceeds the limit of ${this.maxContentLength}`,
+          `${recordTypeName(this.type)} record of ${this.contentLength} bytes for request ${this.requestId} exceeds the limit of ${this.maxContentLength}`,
           this.requestId,
         ),
       );

@@ -121,7 +121,7 @@ export class ServerSession {
       }
       case RecordType.GET_VALUES:
         if (id !== NULL_REQUEST_ID) throw badRequestId(type, id);
-        this.handler.onGetValues([...decodePairs(content).keys()]);
+        this.handler.onGetValues([...decodePairs(content, 'latin1', undefined, type).keys()]);
         return;
       default:
         // §4.2: a management record we do not understand is answered, not fatal.
@@ -177,7 +177,7 @@ export class ServerSession {
     req.phase = Phase.Input;
     const block = req.params.length === 1 ? req.params[0]! : Buffer.concat(req.params, req.paramsLength);
     req.params = [];
-    const params = decodePairs(block, 'latin1', id);
+    const params = decodePairs(block, 'latin1', id, RecordType.PARAMS);
     if (!req.aborted) this.handler.onParams(id, params);
   }
 
