@@ -13,7 +13,6 @@ export type ProtocolErrorCode =
   | 'FCGI_PARAMS_TOO_LARGE' // the params block of one request passed the limit
   | 'FCGI_OUT_OF_ORDER' // a record that the request's state does not allow
   | 'FCGI_BAD_REQUEST_ID' // a management type with a non-zero id, or a request type with id 0
-  | 'FCGI_TOO_MANY_REQUESTS' // more requests on one connection than the limit
   | 'FCGI_TRUNCATED'; // the connection ended inside a record
 
 export class ProtocolError extends Error {

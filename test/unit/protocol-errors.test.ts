@@ -197,9 +197,6 @@ describe('ProtocolError table', () => {
     FCGI_PARAMS_TOO_LARGE: true,
     FCGI_OUT_OF_ORDER: true,
     FCGI_BAD_REQUEST_ID: true,
-    // Declared but never raised: ServerSession answers a request over
-    // maxConcurrentRequests with END_REQUEST OVERLOADED (onReject) instead (§5.5).
-    FCGI_TOO_MANY_REQUESTS: false,
     FCGI_TRUNCATED: true,
   };
 

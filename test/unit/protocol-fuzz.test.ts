@@ -251,7 +251,6 @@ const KNOWN_CODES: Record<ProtocolErrorCode, true> = {
   FCGI_PARAMS_TOO_LARGE: true,
   FCGI_OUT_OF_ORDER: true,
   FCGI_BAD_REQUEST_ID: true,
-  FCGI_TOO_MANY_REQUESTS: true,
   FCGI_TRUNCATED: true,
 };
 
