@@ -1,13 +1,86 @@
-// `fcgid`: the daemon's command line. Subcommands arrive with the daemon
-// (start, check); this file only wires commander to them.
+// `fcgid`: the daemon's command line. `start` runs in the foreground (the way
+// systemd wants it); `check` validates a config and prints it resolved.
+// Exit statuses are documented in docs/operations.md.
+
 import { Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import { stringify } from 'yaml';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { configView } from '../config/view.js';
+import { Daemon, StartError } from '../supervisor/daemon.js';
+import { closeInheritedFds } from '../supervisor/inherited-fds.js';
+import { realHost } from '../supervisor/real-host.js';
 import { VERSION } from './version.js';
 
+export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
+
+function load(file: string): Config {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nfcgid: ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${file}; nothing was started\n`);
+      process.exit(EXIT.CONFIG);
+    }
+    throw err;
+  }
+}
+
+function makeLogger(config: Config): Logger {
+  const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, mkdir: true, sync: true });
+  const logger = pino({ level: config.log.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  // SIGUSR1 reopens the log file, for logrotate.
+  process.on('SIGUSR1', () => dest.reopen());
+  return logger;
+}
+
+async function start(file: string): Promise<void> {
+  const config = load(file);
+  const log = makeLogger(config);
+  const closed = closeInheritedFds();
+  if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
+  const daemon = new Daemon(config, log, realHost);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => daemon.stop(signal));
+  process.on('SIGHUP', () => log.warn('SIGHUP: config reload is not available yet; nothing changed'));
+  try {
+    await daemon.start();
+  } catch (err) {
+    if (err instanceof StartError) {
+      log.error({ err: err.message }, `cannot start: ${err.message}`);
+      process.stderr.write(`fcgid: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    throw err;
+  }
+  log.info({ version: VERSION, config: config.file }, `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}`);
+  await daemon.stopped;
+  process.exit(EXIT.OK);
+}
+
 export function fcgidProgram(): Command {
-  return new Command('fcgid')
+  const program = new Command('fcgid')
     .description('Process manager for FastCGI applications: pools of pre-forked workers on a shared socket')
     .version(VERSION, '-V, --version')
     .showHelpAfterError();
+
+  program
+    .command('start')
+    .description('run the pools of a config in the foreground until SIGTERM or SIGINT')
+    .requiredOption('-c, --config <file>', 'YAML config file')
+    .action(async (opts: { config: string }) => start(opts.config));
+
+  program
+    .command('check')
+    .description('validate a config and print it with every default filled in; starts nothing')
+    .requiredOption('-c, --config <file>', 'YAML config file')
+    .option('--json', 'print JSON instead of YAML')
+    .action((opts: { config: string; json?: boolean }) => {
+      const view = configView(load(opts.config));
+      process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : stringify(view));
+    });
+
+  return program;
 }
 
 await fcgidProgram().parseAsync(process.argv);

@@ -53,7 +53,7 @@ export interface LoadOptions {
 const TOP_KEYS = ['control', 'log', 'pools'] as const;
 const CONTROL_KEYS = ['socket', 'mode', 'group'] as const;
 const LOG_KEYS = ['level', 'file'] as const;
-const POOL_KEYS = ['command', 'listen', ...Object.keys(POOL_DEFAULTS)] as const;
+const POOL_KEYS = ['command', 'listen', 'cwd', ...Object.keys(POOL_DEFAULTS)] as const;
 const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function loadConfig(file: string, options: LoadOptions = {}): Config {
@@ -148,7 +148,9 @@ function readPool(r: Reader, node: Node | null, at: string, name: string, dir: s
   const pool: PoolConfig = {
     name,
     command: command ?? [],
-    cwd: r.path(m.get('cwd'), `${at}.cwd`, dir) ?? d.cwd,
+    // Workers run where the config lives unless told otherwise, so relative
+    // paths in `command` mean the same as every other relative path in the file.
+    cwd: r.path(m.get('cwd'), `${at}.cwd`, dir) ?? dir,
     user: r.string(m.get('user'), `${at}.user`) ?? d.user,
     group: r.string(m.get('group'), `${at}.group`) ?? d.group,
     umask: r.mode(m.get('umask'), `${at}.umask`) ?? d.umask,

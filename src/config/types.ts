@@ -21,7 +21,8 @@ export interface LogConfig {
 export interface PoolConfig {
   name: string;
   command: string[];
-  cwd: string | null;
+  /** Default: the config file's directory. */
+  cwd: string;
   user: string | null;
   group: string | null;
   umask: number | null;
@@ -60,7 +61,6 @@ export interface Config {
 }
 
 export const POOL_DEFAULTS = {
-  cwd: null,
   user: null,
   group: null,
   umask: null,
@@ -83,7 +83,7 @@ export const POOL_DEFAULTS = {
   max_memory: 0,
   max_lifetime: 0,
   watch: [],
-} satisfies Omit<PoolConfig, 'name' | 'command' | 'listen'>;
+} satisfies Omit<PoolConfig, 'name' | 'command' | 'listen' | 'cwd'>;
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];

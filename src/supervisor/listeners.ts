@@ -1,0 +1,119 @@
+// The pools' listening sockets, created for the daemon by listen-helper.ts so
+// that the daemon holds bare descriptors it never polls (DESIGN.md §5). Also
+// the unix-socket file chores: refuse a live socket, replace a stale one, apply
+// mode and owner, remove the file at exit.
+
+import { fork } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatAddress, type Address } from '../fastcgi/address.js';
+
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  readonly code = 'FCGID_LISTEN_FAILED';
+}
+
+export interface Listener {
+  address: Address;
+  fd: number;
+  /** The raw libuv handle; holding it keeps the descriptor open. */
+  handle: { fd: number; close(): void };
+}
+
+const HELPER = fileURLToPath(new URL('./listen-helper.js', import.meta.url));
+
+/** Create every listener in one helper run; all or nothing. */
+export async function openListeners(targets: Array<{ address: Address; backlog: number }>): Promise<Listener[]> {
+  for (const t of targets) if (t.address.kind === 'unix') await prepareUnixPath(t.address.path);
+  const wire = targets.map((t) =>
+    t.address.kind === 'unix'
+      ? { path: t.address.path, backlog: t.backlog }
+      : { host: t.address.host, port: t.address.port, backlog: t.backlog },
+  );
+  return new Promise((resolve, reject) => {
+    const handles: Array<Listener['handle'] | undefined> = [];
+    let error: ListenError | null = null;
+    let stderr = '';
+    const child = fork(HELPER, [JSON.stringify(wire)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('message', (msg: { ok: boolean; index: number; code?: string; message?: string }, handle: unknown) => {
+      if (msg.ok) handles[msg.index] = handle as Listener['handle'];
+      else error = new ListenError(`cannot listen on ${formatAddress(targets[msg.index]!.address)}: ${msg.code}${listenHint(msg.code)}`);
+    });
+    child.on('error', (err) => reject(new ListenError(`cannot start the listen helper: ${err.message}`)));
+    child.on('exit', (code) => {
+      const got = handles.filter(Boolean).length;
+      if (!error && (code !== 0 || got !== targets.length)) {
+        error = new ListenError(`the listen helper exited with status ${code} after ${got} of ${targets.length} sockets${stderr ? `: ${stderr.trim()}` : ''}`);
+      }
+      if (error) {
+        for (const h of handles) h?.close();
+        return reject(error);
+      }
+      resolve(targets.map((t, i) => ({ address: t.address, fd: handles[i]!.fd, handle: handles[i]! })));
+    });
+  });
+}
+
+function listenHint(code: string | undefined): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return ' (another program listens there; pick another address or stop it)';
+    case 'EACCES':
+      return ' (permission denied: ports below 1024 need root, socket directories need write access)';
+    case 'EADDRNOTAVAIL':
+      return ' (that IP address is not on this machine)';
+    default:
+      return '';
+  }
+}
+
+/** A stale socket file is removed; a live one is refused; anything else in the way is an error. */
+export async function prepareUnixPath(path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new ListenError(`cannot listen on unix:${path}: a file that is not a socket is in the way; remove it or choose another path`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path }, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
+  });
+  if (alive) {
+    throw new ListenError(`cannot listen on unix:${path}: something is listening there already (another fcgid with this config?); stop it first`);
+  }
+  unlinkSync(path);
+}
+
+export function applySocketPermissions(path: string, mode: number | null, uid: number | null, gid: number | null): void {
+  if (mode !== null) chmodSync(path, mode);
+  if (uid !== null || gid !== null) chownSync(path, uid ?? -1, gid ?? -1);
+}
+
+export function closeListener(l: Listener): void {
+  l.handle.close();
+  if (l.address.kind === 'unix') {
+    try {
+      unlinkSync(l.address.path);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** The kernel silently caps listen(2)'s backlog at net.core.somaxconn. */
+export function somaxconn(): number | null {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  } catch {
+    return null;
+  }
+}

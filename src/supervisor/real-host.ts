@@ -1,0 +1,70 @@
+// The Host of host.ts on a real Linux machine: child_process, process groups,
+// wall-clock timers.
+
+import { spawn, type StdioOptions } from 'node:child_process';
+import type { ChildEvents, Host, SpawnSpec, Timer } from './host.js';
+import { LineSplitter } from './output.js';
+
+export const realHost: Host = {
+  now: () => Date.now(),
+  random: () => Math.random(),
+  setTimer(ms: number, fn: () => void): Timer {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+  spawn(spec: SpawnSpec, events: ChildEvents): number | null {
+    const stdio: StdioOptions =
+      spec.targetFd === 0
+        ? [spec.socketFd, 'pipe', 'pipe']
+        : ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(spec.targetFd - 3).fill('ignore'), spec.socketFd];
+    // Node's spawn has no umask option; the child inherits ours at fork, which
+    // happens synchronously inside spawn().
+    const previousUmask = spec.umask === null ? null : process.umask(spec.umask);
+    let child;
+    try {
+      child = spawn(spec.command[0]!, spec.command.slice(1), {
+        stdio,
+        cwd: spec.cwd ?? undefined,
+        env: spec.env,
+        uid: spec.uid ?? undefined,
+        gid: spec.gid ?? undefined,
+        // Its own process group, so a stop reaches the worker's children too.
+        detached: true,
+      });
+    } catch (err) {
+      // Synchronous failures (EACCES on cwd, bad uid): report like an async one.
+      process.nextTick(() => events.onExit(null, null, err as Error));
+      return null;
+    } finally {
+      if (previousUmask !== null) process.umask(previousUmask);
+    }
+    let failed = false;
+    child.once('error', (err) => {
+      failed = true;
+      events.onExit(null, null, err);
+    });
+    child.once('exit', (code, signal) => {
+      if (!failed) events.onExit(code, signal);
+    });
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const source = child[stream];
+      if (!source) continue;
+      const splitter = new LineSplitter((line) => events.onLine(stream, line));
+      source.setEncoding('utf8');
+      source.on('data', (chunk: string) => splitter.push(chunk));
+      source.on('end', () => splitter.end());
+    }
+    return child.pid ?? null;
+  },
+  killGroup(pid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone already.
+      }
+    }
+  },
+};

@@ -1,0 +1,70 @@
+// A record of the daemon's workers on disk (pid + process start time), so that
+// after the daemon was SIGKILLed the next start can find and stop the workers
+// it left behind, and never signal an unrelated process that reused a pid.
+
+import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface WorkerRecord {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: clock ticks after boot. */
+  start: string;
+  pool: string;
+  stop_signal: NodeJS.Signals;
+  stop_timeout: number;
+}
+
+/** The process's start time, or null when it is gone. */
+export function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export class Registry {
+  private readonly records = new Map<number, WorkerRecord>();
+  constructor(readonly file: string) {}
+
+  add(record: Omit<WorkerRecord, 'start'>): void {
+    const start = processStart(record.pid);
+    if (start === null) return;
+    this.records.set(record.pid, { ...record, start });
+    this.save();
+  }
+
+  remove(pid: number): void {
+    if (this.records.delete(pid)) this.save();
+  }
+
+  /** Written whole and renamed into place, so a crash never leaves half a file. */
+  private save(): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify([...this.records.values()]));
+    renameSync(tmp, this.file);
+  }
+
+  clear(): void {
+    this.records.clear();
+    rmSync(this.file, { force: true });
+  }
+
+  /** Workers of a previous run that are still alive and still the same processes. */
+  static leftovers(file: string): WorkerRecord[] {
+    let list: WorkerRecord[];
+    try {
+      list = JSON.parse(readFileSync(file, 'utf8')) as WorkerRecord[];
+    } catch {
+      return [];
+    }
+    return list.filter((r) => Number.isInteger(r.pid) && processStart(r.pid) === r.start);
+  }
+
+  static ensureDir(file: string): void {
+    mkdirSync(dirname(file), { recursive: true });
+  }
+}

@@ -1,0 +1,248 @@
+// One worker slot of a pool: the state machine of DESIGN.md §3. Every
+// behaviour sits in one table indexed by state and event (the s6-supervise
+// pattern); an event a state does not handle is an explicit no-op, and
+// `changeState` is the only writer of `state` (supervisord's pattern).
+
+import { backoffDelay } from './backoff.js';
+import type { Host, SpawnSpec, Timer } from './host.js';
+import { Ring } from './output.js';
+import type { PoolConfig } from '../config/types.js';
+
+export type SlotState = 'starting' | 'running' | 'backoff' | 'stopping' | 'exited' | 'fatal';
+export const SLOT_STATES: readonly SlotState[] = ['starting', 'running', 'backoff', 'stopping', 'exited', 'fatal'];
+
+export type SlotEvent =
+  | { type: 'start' } // wanted up
+  | { type: 'stop' } // wanted down
+  | { type: 'exit'; code: number | null; signal: NodeJS.Signals | null; error?: Error }
+  | { type: 'started' } // start_secs elapsed
+  | { type: 'retry' } // backoff elapsed
+  | { type: 'kill' }; // stop_timeout elapsed
+export type SlotEventType = SlotEvent['type'];
+export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'exit', 'started', 'retry', 'kill'];
+
+/** Why a worker's process ended, as operators read it in logs and status. */
+export type ExitReason = 'stopped by fcgid' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
+
+export interface LastExit {
+  pid: number | null;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  uptimeMs: number;
+  reason: ExitReason;
+  at: number;
+}
+
+/** What a slot reports to its pool (and the pool to the log). */
+export interface SlotObserver {
+  log(level: 'info' | 'warn' | 'error' | 'debug', fields: object, message: string): void;
+  /** A worker line for the log. */
+  line(slot: Slot, stream: 'stdout' | 'stderr', line: string): void;
+  changed(slot: Slot, from: SlotState): void;
+  spawned(slot: Slot): void;
+  exited(slot: Slot): void;
+}
+
+export const TAIL_LINES = 20;
+
+type Handler = (slot: Slot, event: SlotEvent) => void;
+const noop: Handler = () => {};
+
+export class Slot {
+  readonly index: number;
+  state: SlotState = 'exited';
+  /** What the operator wants; reconcile turns it into events. */
+  want: 'up' | 'down' = 'down';
+  pid: number | null = null;
+  /** When the current process started, or when the state last changed. */
+  startedAt = 0;
+  since = 0;
+  restarts = 0;
+  /** Early deaths in a row; reset once a worker counts as started. */
+  failures = 0;
+  lastExit: LastExit | null = null;
+  readonly tail = new Ring<string>(TAIL_LINES);
+
+  private timer: Timer | null = null;
+  private stopRequested = false;
+
+  constructor(
+    index: number,
+    private readonly pool: PoolConfig,
+    private readonly host: Host,
+    private readonly observer: SlotObserver,
+    private readonly specFor: (slot: Slot) => SpawnSpec,
+  ) {
+    this.index = index;
+    this.since = host.now();
+  }
+
+  get label(): string {
+    return `${this.pool.name}/${this.index}`;
+  }
+
+  handle(event: SlotEvent): void {
+    TABLE[this.state][event.type](this, event);
+  }
+
+  // --- actions used by the table ---
+
+  spawn(): void {
+    this.cancelTimer();
+    this.stopRequested = false;
+    const now = this.host.now();
+    this.startedAt = now;
+    let pid: number | null = null;
+    pid = this.host.spawn(this.specFor(this), {
+      onExit: (code, signal, error) => this.handle({ type: 'exit', code, signal, error }),
+      onLine: (stream, line) => {
+        if (stream === 'stderr') this.tail.push(line);
+        this.observer.line(this, stream, line);
+      },
+    });
+    this.pid = pid;
+    this.changeState('starting');
+    if (pid !== null) this.observer.spawned(this);
+    if (pid !== null) {
+      if (this.pool.start_secs === 0) this.changeState('running');
+      else this.timer = this.host.setTimer(this.pool.start_secs, () => this.handle({ type: 'started' }));
+    }
+  }
+
+  becomeRunning(): void {
+    this.timer = null;
+    this.failures = 0;
+    this.changeState('running');
+  }
+
+  requestStop(): void {
+    this.cancelTimer();
+    if (this.pid === null) return this.changeState('exited');
+    this.stopRequested = true;
+    this.changeState('stopping');
+    this.host.killGroup(this.pid, this.pool.stop_signal);
+    this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.handle({ type: 'kill' }));
+  }
+
+  forceKill(): void {
+    this.timer = null;
+    if (this.pid === null) return;
+    this.observer.log('warn', { slot: this.label, pid: this.pid }, `worker ${this.label} pid ${this.pid} still alive ${fmtMs(this.pool.stop_timeout)} after ${this.pool.stop_signal}; sending SIGKILL to its process group`);
+    this.host.killGroup(this.pid, 'SIGKILL');
+  }
+
+  /** The process ended: record it, then decide what comes next. */
+  exited(event: Extract<SlotEvent, { type: 'exit' }>, early: boolean): void {
+    this.cancelTimer();
+    const now = this.host.now();
+    const uptimeMs = this.pid === null ? 0 : now - this.startedAt;
+    const reason: ExitReason = event.error
+      ? 'spawn failed'
+      : this.stopRequested
+        ? 'stopped by fcgid'
+        : early
+          ? 'exited early'
+          : event.signal !== null || event.code !== 0
+            ? 'crashed'
+            : 'exited';
+    this.lastExit = { pid: this.pid, code: event.code, signal: event.signal, uptimeMs, reason, at: now };
+    const pid = this.pid;
+    this.pid = null;
+    this.observer.exited(this);
+
+    const how = event.error
+      ? `could not start (${event.error.message})`
+      : event.signal
+        ? `was killed by ${event.signal}`
+        : `exited with status ${event.code}`;
+    const what = `worker ${this.label}${pid === null ? '' : ` pid ${pid}`} ${how} after ${fmtMs(uptimeMs)} (${reason})`;
+    const fields = { slot: this.label, pid, code: event.code, signal: event.signal, uptime_ms: uptimeMs, reason };
+
+    if (this.want === 'down') {
+      this.changeState('exited');
+      this.observer.log('info', fields, `${what}; not restarting: it is wanted down`);
+      return;
+    }
+    if (reason === 'stopped by fcgid') {
+      this.observer.log('info', fields, `${what}; starting a replacement now`);
+      this.restarts++;
+      this.spawn();
+      return;
+    }
+    if (early || reason === 'spawn failed') {
+      this.failures++;
+      if (this.failures >= this.pool.start_retries) {
+        this.changeState('fatal');
+        const tail = this.tail.toArray();
+        this.observer.log(
+          'error',
+          { ...fields, failures: this.failures, stderr_tail: tail },
+          `${what}; giving up after ${this.failures} early deaths in a row: slot is fatal` +
+            (tail.length > 0 ? `. Last stderr lines:\n  ${tail.join('\n  ')}` : ' (it wrote nothing on stderr)'),
+        );
+        return;
+      }
+      const delay = backoffDelay(this.failures, this.host.random());
+      this.changeState('backoff');
+      this.timer = this.host.setTimer(delay, () => this.handle({ type: 'retry' }));
+      this.observer.log('warn', { ...fields, delay_ms: delay }, `${what}; restarting in ${fmtMs(delay)} (attempt ${this.failures + 1} of ${this.pool.start_retries})`);
+      return;
+    }
+    const policy = this.pool.restart;
+    if (policy === 'never' || (policy === 'on-failure' && reason === 'exited')) {
+      this.changeState('exited');
+      this.observer.log('info', fields, `${what}; not restarting (restart: ${policy})`);
+      return;
+    }
+    // A worker that lived past start_secs is replaced at once: php-cgi exits
+    // after PHP_FCGI_MAX_REQUESTS as a matter of course, and respawn latency bounds throughput.
+    this.observer.log(reason === 'crashed' ? 'warn' : 'info', fields, `${what}; restarting now`);
+    this.restarts++;
+    this.spawn();
+  }
+
+  toExited(): void {
+    this.cancelTimer();
+    this.changeState('exited');
+  }
+
+  /** Clear a fatal slot so it can start again (restart clears fatal slots). */
+  reset(): void {
+    if (this.state !== 'fatal') return;
+    this.failures = 0;
+    this.changeState('exited');
+  }
+
+  private changeState(to: SlotState): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.since = this.host.now();
+    this.observer.changed(this, from);
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+}
+
+const exitEarly: Handler = (s, e) => s.exited(e as Extract<SlotEvent, { type: 'exit' }>, true);
+const exitLate: Handler = (s, e) => s.exited(e as Extract<SlotEvent, { type: 'exit' }>, false);
+
+/** Every (state, event) pair; the transitions of DESIGN.md §3. */
+export const TABLE: Record<SlotState, Record<SlotEventType, Handler>> = {
+  exited: { start: (s) => s.spawn(), stop: noop, exit: noop, started: noop, retry: noop, kill: noop },
+  starting: { start: noop, stop: (s) => s.requestStop(), exit: exitEarly, started: (s) => s.becomeRunning(), retry: noop, kill: noop },
+  running: { start: noop, stop: (s) => s.requestStop(), exit: exitLate, started: noop, retry: noop, kill: noop },
+  backoff: { start: noop, stop: (s) => s.toExited(), exit: noop, started: noop, retry: (s) => s.spawn(), kill: noop },
+  stopping: { start: noop, stop: noop, exit: exitLate, started: noop, retry: noop, kill: (s) => s.forceKill() },
+  fatal: { start: noop, stop: noop, exit: noop, started: noop, retry: noop, kill: noop },
+};
+
+export function fmtMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.floor((ms % 3_600_000) / 60_000)}m`;
+}
