@@ -109,14 +109,15 @@ export class FastCGIClient {
     return this.start(options, false);
   }
 
-  private async start(options: ExchangeOptions, parseHead: boolean): Promise<Exchange & { head?: Promise<ResponseHead> }> {
+  private async start(options: ExchangeOptions, parseHead: boolean, fresh = false): Promise<Started> {
     const replayable = options.body == null || typeof options.body === 'string' || options.body instanceof Uint8Array;
-    let conn = this.idle.pop();
+    let conn = fresh ? undefined : this.idle.pop();
     if (conn) {
       // A kept connection may have been closed by the application meanwhile
       // (php-cgi exits after PHP_FCGI_MAX_REQUESTS); retry once on a fresh one.
       const result = conn.start(options, this.keepConn, parseHead);
-      if (result || !replayable) return result ?? Promise.reject(new ConnectionClosedError(this.label));
+      if (result) return replayable ? { ...result, retryable: () => !result.answered() } : result;
+      if (!replayable) throw new ConnectionClosedError(this.label);
       conn = undefined;
     }
     conn = await this.connect();
@@ -127,8 +128,20 @@ export class FastCGIClient {
 
   /** Send a request and parse the CGI head; the body stays a stream. */
   async request(options: ExchangeOptions): Promise<ClientResponse> {
-    const { stdout, stderr, end, head } = await this.start(options, true);
-    return { ...(await head!), body: stdout, stderr, end };
+    let started = await this.start(options, true);
+    let head: ResponseHead;
+    try {
+      head = await started.head!;
+    } catch (err) {
+      // The close of a kept connection can cross our next request on the wire
+      // (php-cgi exits after PHP_FCGI_MAX_REQUESTS; uWSGI 2.0 closes after every
+      // request despite FCGI_KEEP_CONN). Nothing came back, so send it once more
+      // on a fresh connection, as nginx does for a cached upstream connection.
+      if (!(err instanceof ConnectionClosedError) || !started.retryable?.()) throw err;
+      started = await this.start(options, true, true);
+      head = await started.head!;
+    }
+    return { ...head, body: started.stdout, stderr: started.stderr, end: started.end };
   }
 
   /** Send a request and collect everything. */
@@ -191,6 +204,15 @@ export class FastCGIClient {
 
 const REQUEST_ID = 1;
 
+/** A request on its way, as a connection hands it to the client. */
+interface Started extends Exchange {
+  head?: Promise<ResponseHead>;
+  /** Whether any record for the request has come back. */
+  answered(): boolean;
+  /** Set when the request may be sent again on a fresh connection if this one closes unanswered. */
+  retryable?: () => boolean;
+}
+
 /** One socket to the application, one request at a time. */
 class Connection implements ClientSessionHandler {
   private readonly client: FastCGIClient;
@@ -215,12 +237,13 @@ class Connection implements ClientSessionHandler {
     socket.on('close', () => this.fail(new ConnectionClosedError(client.label)));
     socket.on('error', (err) => this.fail(new ConnectionClosedError(client.label, `: ${err.message}`)));
     socket.on('timeout', () => {
-      if (this.current) this.fail(new InactivityTimeoutError(client.label, client.timeout));
+      // A GET_VALUES waits too: fcgiwrap (libfcgi) never answers one sent before a request.
+      if (this.current || this.failValues) this.fail(new InactivityTimeoutError(client.label, client.timeout));
     });
   }
 
   /** Start a request; null when the connection turned out to be closed. */
-  start(options: ExchangeOptions, keepConn: boolean, parseHead: boolean): (Exchange & { head?: Promise<ResponseHead> }) | null {
+  start(options: ExchangeOptions, keepConn: boolean, parseHead: boolean): Started | null {
     if (this.dead || this.socket.destroyed || !this.socket.writable) {
       this.destroy();
       return null;
@@ -251,7 +274,7 @@ class Connection implements ClientSessionHandler {
         pending.end.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
       }
     }
-    return { stdout: pending.stdout, stderr: pending.stderr, end: pending.end, head: pending.head };
+    return { stdout: pending.stdout, stderr: pending.stderr, end: pending.end, head: pending.head, answered: () => pending.answered };
   }
 
   getValues(names: readonly string[]): Promise<Map<string, string>> {
@@ -275,11 +298,13 @@ class Connection implements ClientSessionHandler {
   onStdout(_id: number, chunk: Buffer): void {
     const p = this.current;
     if (!p) return;
+    p.answered = true;
     if (chunk.length === 0) return;
     if (!p.output(chunk)) this.socket.pause();
   }
 
   onStderr(_id: number, chunk: Buffer): void {
+    if (this.current) this.current.answered = true;
     if (chunk.length > 0) this.current?.stderr.push(chunk);
   }
 
@@ -373,11 +398,14 @@ class Pending {
   readonly end: Promise<EndStatus>;
   readonly keepConn: boolean;
   settled = false;
+  /** A record for this request came back. */
+  answered = false;
   aborted = false;
   bodyPumping = false;
   /** The parsed CGI head, when asked for; STDOUT after it goes to `stdout`. */
   readonly head: Promise<ResponseHead> | undefined;
   private headBuffer: Buffer | null = null;
+  private headDelivered = false;
   private resolveHead: ((h: ResponseHead) => void) | null = null;
   private rejectHead: ((e: Error) => void) | null = null;
   private resolveEnd!: (s: EndStatus) => void;
@@ -419,6 +447,7 @@ class Pending {
     this.headBuffer = null;
     try {
       this.resolveHead!(parseHead(buffered.toString('latin1', 0, end)));
+      this.headDelivered = true;
     } catch (err) {
       this.fail(err as Error);
       return true;
@@ -455,7 +484,10 @@ class Pending {
     this.settled = true;
     this.rejectHead?.(err);
     this.rejectEnd(err);
-    if (!this.stdout.readableEnded) this.stdout.destroy(err);
+    // Before its head is parsed nobody holds STDOUT (request() rejects instead),
+    // so an error emitted on it would be unhandled and take the process down.
+    const held = this.head === undefined || this.headDelivered;
+    if (!this.stdout.readableEnded) this.stdout.destroy(held ? err : undefined);
     if (!this.stderr.readableEnded) this.stderr.destroy();
   }
 }

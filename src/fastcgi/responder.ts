@@ -156,6 +156,9 @@ export class Responder extends EventEmitter {
     const conn = new Connection(this, socket);
     this.connections.add(conn);
     socket.once('close', () => this.connections.delete(conn));
+    // Like http.Server's 'connection': lets callers see how a web server uses
+    // its connections (FCGI_KEEP_CONN reuse, one per request without it).
+    this.emit('connection', socket);
   }
 }
 
@@ -219,14 +222,19 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
       this.socket.destroy();
       return;
     }
-    if (this.requests.size === 0) this.socket.end();
-    else this.closeAfterIdle = true;
+    // Our side may already be ended (done() ends it after the last request without
+    // FCGI_KEEP_CONN); ending it twice makes Node build an ERR_STREAM_ALREADY_FINISHED
+    // error, stack trace included, for every such connection.
+    if (this.requests.size === 0) {
+      if (!this.socket.writableEnded) this.socket.end();
+    } else this.closeAfterIdle = true;
   }
 
   private onClose(): void {
     for (const [id, entry] of this.requests) {
-      entry.req?.markAborted();
+      // Response first: a handler reacting to 'aborted' finds it already destroyed.
       entry.res?.markDestroyed();
+      entry.req?.markAborted();
       this.session.finish(id);
     }
     this.requests.clear();
@@ -269,8 +277,10 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
   onAbort(requestId: number): void {
     const entry = this.requests.get(requestId);
     if (!entry) return;
-    entry.req?.markAborted();
+    // Response first, so a handler that ends it from its 'aborted' listener cannot
+    // send a second END_REQUEST for this id (regression: duplicate END_REQUEST).
     entry.res?.markDestroyed();
+    entry.req?.markAborted();
     // §5.4: the application answers an abort with END_REQUEST.
     this.send(encodeEndRequest(requestId, 0, ProtocolStatus.REQUEST_COMPLETE));
     this.done(requestId);
