@@ -77,7 +77,14 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   }
   if (r.issues.length > 0) throw new ConfigError(r.issues);
 
-  const top = r.map(doc.contents as Node | null, '', TOP_KEYS);
+  const contents = doc.contents as Node | null;
+  if (contents !== null && !isMap(contents) && !(isScalar(contents) && contents.value === null)) {
+    // Nothing below can be read; one issue says so instead of a cascade of "missing" ones.
+    r.error(contents, '', `expected a mapping with pools (and optionally control and log), got ${r.describe(contents)}`);
+    throw new ConfigError(r.issues);
+  }
+  // An empty file reads as an empty mapping, so the one issue is the missing pools.
+  const top = r.map(contents, '', TOP_KEYS, true);
   const dir = dirname(file);
   const control = readControl(r, top?.get('control'), file, options);
   const log = readLog(r, top?.get('log'), dir);
@@ -105,13 +112,19 @@ function readLog(r: Reader, node: Node | undefined, dir: string): LogConfig {
   };
 }
 
+const NO_POOLS = 'expected at least one pool, e.g. pools: { app: { command: [...], listen: unix:/run/app.sock } }';
+
 function readPools(r: Reader, node: Node | undefined, dir: string): PoolConfig[] {
   if (node === undefined || (isScalar(node) && node.value === null)) {
-    r.error(node ?? null, 'pools', 'expected at least one pool, e.g. pools: { app: { command: [...], listen: unix:/run/app.sock } }');
+    r.error(node ?? null, 'pools', NO_POOLS);
     return [];
   }
   if (!isMap(node)) {
     r.error(node, 'pools', `expected a mapping of pool names to pools, got ${r.describe(node)}`);
+    return [];
+  }
+  if (node.items.length === 0) {
+    r.error(node, 'pools', NO_POOLS);
     return [];
   }
   const pools: PoolConfig[] = [];
@@ -124,7 +137,7 @@ function readPools(r: Reader, node: Node | undefined, dir: string): PoolConfig[]
       r.error(keyNode, at, 'a pool name may contain only letters, digits, "_", "." and "-"');
       continue;
     }
-    const pool = readPool(r, pair.value as Node | null, at, name, dir);
+    const pool = readPool(r, pair.value as Node | null, keyNode, at, name, dir);
     if (!pool) continue;
     const where = formatAddress(pool.listen);
     const other = seen.get(where);
@@ -135,15 +148,21 @@ function readPools(r: Reader, node: Node | undefined, dir: string): PoolConfig[]
   return pools;
 }
 
-function readPool(r: Reader, node: Node | null, at: string, name: string, dir: string): PoolConfig | null {
+function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name: string, dir: string): PoolConfig | null {
   const m = r.map(node, at, POOL_KEYS);
   if (!m) return null;
-  const d = POOL_DEFAULTS;
-  const command = r.command(m.get('command'), `${at}.command`, node);
-  const listen = r.address(m.get('listen'), `${at}.listen`, node, dir);
+  // A copy: pools must not share (and so cannot corrupt) the default env and lists.
+  const d = structuredClone(POOL_DEFAULTS);
+  // A missing key is reported on the pool's name line, where it belongs.
+  const command = r.command(m.get('command'), `${at}.command`, keyNode);
+  const listen = r.address(m.get('listen'), `${at}.listen`, keyNode, dir);
   const socketFd = r.integer(m.get('socket_fd'), `${at}.socket_fd`, 0) ?? d.socket_fd;
   if (socketFd === 1 || socketFd === 2) {
-    r.error(m.get('socket_fd')!, `${at}.socket_fd`, 'expected 0 (FastCGI programs) or 3 and above (Node workers), not stdout/stderr');
+    r.error(
+      m.get('socket_fd')!,
+      `${at}.socket_fd`,
+      `expected 0 (FastCGI programs) or 3 and above (Node workers), got ${socketFd}, the worker's ${socketFd === 1 ? 'stdout' : 'stderr'}`,
+    );
   }
   const pool: PoolConfig = {
     name,

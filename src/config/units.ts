@@ -28,8 +28,10 @@ export function parseSize(value: unknown): Parsed<number> {
   const expected = 'a size such as 512K, 64M, 1G or a number of bytes';
   if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? ok(value) : bad(expected);
   if (typeof value !== 'string') return bad(expected);
-  const m = /^(\d+(?:\.\d+)?)\s*([KMG])?i?B?$/i.exec(value.trim());
-  if (!m) return bad(expected);
+  // 64M, 64MB and 64MiB all mean 64 * 1024^2; a bare B means bytes.
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([KMG])(?:i?B)?|B)?$/i.exec(value.trim());
+  // A fraction of a byte is as wrong as the number 1.5 is.
+  if (!m || (m[2] === undefined && m[1]!.includes('.'))) return bad(expected);
   return ok(Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toUpperCase()]!));
 }
 

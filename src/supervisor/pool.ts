@@ -105,5 +105,6 @@ export function buildEnv(config: PoolConfig, base: NodeJS.ProcessEnv): Record<st
   if (config.allowed_clients.length > 0) env.FCGI_WEB_SERVER_ADDRS = config.allowed_clients.join(',');
   else delete env.FCGI_WEB_SERVER_ADDRS;
   if (config.socket_fd > 2) env.FCGID_LISTEN_FD = String(config.socket_fd);
+  else delete env.FCGID_LISTEN_FD;
   return env;
 }

@@ -5,6 +5,9 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import type { ChildEvents, Host, SpawnSpec, Timer } from './host.js';
 import { LineSplitter } from './output.js';
 
+/** How long an exit waits for the worker's last output when something else keeps its pipes open. */
+const STDIO_GRACE_MS = 200;
+
 export const realHost: Host = {
   now: () => Date.now(),
   random: () => Math.random(),
@@ -44,7 +47,20 @@ export const realHost: Host = {
       events.onExit(null, null, err);
     });
     child.once('exit', (code, signal) => {
-      if (!failed) events.onExit(code, signal);
+      if (failed) return;
+      // 'exit' can come before the last output has been read (seen with 300
+      // stderr lines), and those last lines are the traceback a fatal slot
+      // reports. So report the exit once the pipes close ('close' always follows
+      // 'exit'), but not later than a grace period: a grandchild may hold them open.
+      let reported = false;
+      const report = (): void => {
+        if (reported) return;
+        reported = true;
+        clearTimeout(grace);
+        events.onExit(code, signal);
+      };
+      const grace = setTimeout(report, STDIO_GRACE_MS);
+      child.once('close', report);
     });
     for (const stream of ['stdout', 'stderr'] as const) {
       const source = child[stream];

@@ -65,6 +65,8 @@ export class Slot {
 
   private timer: Timer | null = null;
   private stopRequested = false;
+  /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
+  private generation = 0;
 
   constructor(
     index: number,
@@ -92,9 +94,14 @@ export class Slot {
     this.stopRequested = false;
     const now = this.host.now();
     this.startedAt = now;
+    const generation = ++this.generation;
     let pid: number | null = null;
     pid = this.host.spawn(this.specFor(this), {
-      onExit: (code, signal, error) => this.handle({ type: 'exit', code, signal, error }),
+      // A failed spawn reports on the next tick; by then a stop and a start may
+      // have spawned a new worker, which that report must not end.
+      onExit: (code, signal, error) => {
+        if (generation === this.generation) this.handle({ type: 'exit', code, signal, error });
+      },
       onLine: (stream, line) => {
         if (stream === 'stderr') this.tail.push(line);
         this.observer.line(this, stream, line);
@@ -104,7 +111,7 @@ export class Slot {
     this.changeState('starting');
     if (pid !== null) this.observer.spawned(this);
     if (pid !== null) {
-      if (this.pool.start_secs === 0) this.changeState('running');
+      if (this.pool.start_secs === 0) this.becomeRunning();
       else this.timer = this.host.setTimer(this.pool.start_secs, () => this.handle({ type: 'started' }));
     }
   }
@@ -177,7 +184,7 @@ export class Slot {
         this.observer.log(
           'error',
           { ...fields, failures: this.failures, stderr_tail: tail },
-          `${what}; giving up after ${this.failures} early deaths in a row: slot is fatal` +
+          `${what}; giving up after ${this.failures} early death${this.failures === 1 ? '' : 's'} in a row: slot is fatal` +
             (tail.length > 0 ? `. Last stderr lines:\n  ${tail.join('\n  ')}` : ' (it wrote nothing on stderr)'),
         );
         return;
@@ -241,8 +248,11 @@ export const TABLE: Record<SlotState, Record<SlotEventType, Handler>> = {
 };
 
 export function fmtMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.floor((ms % 3_600_000) / 60_000)}m`;
+  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  // Round first, then split, so that 119.7s reads 2m0s and never 1m60s.
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  const m = Math.round(ms / 60_000);
+  return `${Math.floor(m / 60)}h${m % 60}m`;
 }

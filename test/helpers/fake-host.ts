@@ -1,0 +1,167 @@
+// A Host (src/supervisor/host.ts) for unit tests: a fake clock whose timers fire
+// only when the test advances it, deterministic randomness, and fake processes
+// whose spawns, exits, output lines and signals the test drives and inspects.
+// No real process is started and nothing sleeps.
+
+import type { ChildEvents, Host, SpawnSpec, Timer } from '../../src/supervisor/host.js';
+import type { Slot, SlotObserver, SlotState } from '../../src/supervisor/slot.js';
+import { POOL_DEFAULTS, type PoolConfig } from '../../src/config/types.js';
+
+interface PendingTimer {
+  at: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+export interface FakeChild {
+  pid: number | null;
+  spec: SpawnSpec;
+  events: ChildEvents;
+  exited: boolean;
+}
+
+export class FakeHost implements Host {
+  time = 1_000_000;
+  /** Values random() returns in turn (cycled); 0.5 means "no jitter" for backoffDelay. */
+  randoms: number[] = [0.5];
+  private randomIndex = 0;
+  private timers: PendingTimer[] = [];
+  private seq = 0;
+  private nextPid = 100;
+  /** Every spawn, in order, including failed ones (pid null). */
+  readonly children: FakeChild[] = [];
+  readonly kills: Array<{ pid: number; signal: NodeJS.Signals }> = [];
+  /** Errors for the next spawns: each makes spawn return null and report the error on the next tick (as realHost does). */
+  readonly failSpawns: Error[] = [];
+
+  now(): number {
+    return this.time;
+  }
+
+  random(): number {
+    const r = this.randoms[this.randomIndex % this.randoms.length]!;
+    this.randomIndex++;
+    return r;
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    const t: PendingTimer = { at: this.time + ms, seq: this.seq++, fn, cancelled: false };
+    this.timers.push(t);
+    return { cancel: () => void (t.cancelled = true) };
+  }
+
+  spawn(spec: SpawnSpec, events: ChildEvents): number | null {
+    const failure = this.failSpawns.shift();
+    if (failure) {
+      const child: FakeChild = { pid: null, spec, events, exited: false };
+      this.children.push(child);
+      // realHost reports a synchronous spawn failure on process.nextTick: here, a 0 ms timer.
+      this.setTimer(0, () => {
+        child.exited = true;
+        events.onExit(null, null, failure);
+      });
+      return null;
+    }
+    const child: FakeChild = { pid: this.nextPid++, spec, events, exited: false };
+    this.children.push(child);
+    return child.pid;
+  }
+
+  killGroup(pid: number, signal: NodeJS.Signals): void {
+    this.kills.push({ pid, signal });
+  }
+
+  /** Move the clock forward, firing due timers in time order (and timers they set that fall due). */
+  advance(ms: number): void {
+    const target = this.time + ms;
+    for (;;) {
+      const due = this.timers
+        .filter((t) => !t.cancelled && t.at <= target)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.time = due.at;
+      due.fn();
+    }
+    this.time = target;
+  }
+
+  /** Advance exactly to the earliest pending timer and fire it (and any due at the same time). */
+  runNext(): void {
+    const next = this.timers.filter((t) => !t.cancelled).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+    if (!next) throw new Error('no pending timer');
+    this.advance(next.at - this.time);
+  }
+
+  /** Timers set and neither fired nor cancelled. */
+  get pendingTimers(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+
+  get spawnCount(): number {
+    return this.children.length;
+  }
+
+  child(pid: number): FakeChild {
+    const c = this.children.find((ch) => ch.pid === pid);
+    if (!c) throw new Error(`no fake child with pid ${pid}`);
+    return c;
+  }
+
+  /** The process `pid` ends. */
+  exit(pid: number, code: number | null = 0, signal: NodeJS.Signals | null = null): void {
+    const c = this.child(pid);
+    if (c.exited) throw new Error(`fake child ${pid} already exited`);
+    c.exited = true;
+    c.events.onExit(code, signal);
+  }
+
+  /** The process `pid` writes one line. */
+  line(pid: number, stream: 'stdout' | 'stderr', text: string): void {
+    this.child(pid).events.onLine(stream, text);
+  }
+}
+
+export interface LogEntry {
+  level: string;
+  fields: Record<string, unknown>;
+  message: string;
+}
+
+/** A SlotObserver that records everything it is told. */
+export class RecordingObserver implements SlotObserver {
+  readonly logs: LogEntry[] = [];
+  readonly lines: Array<{ slot: number; stream: string; line: string }> = [];
+  readonly changes: Array<{ slot: number; from: SlotState; to: SlotState }> = [];
+  readonly spawns: Array<{ slot: number; pid: number | null }> = [];
+  readonly exits: Array<{ slot: number; pid: number | null }> = [];
+
+  log(level: 'info' | 'warn' | 'error' | 'debug', fields: object, message: string): void {
+    this.logs.push({ level, fields: fields as Record<string, unknown>, message });
+  }
+  line(slot: Slot, stream: 'stdout' | 'stderr', line: string): void {
+    this.lines.push({ slot: slot.index, stream, line });
+  }
+  changed(slot: Slot, from: SlotState): void {
+    this.changes.push({ slot: slot.index, from, to: slot.state });
+  }
+  spawned(slot: Slot): void {
+    this.spawns.push({ slot: slot.index, pid: slot.pid });
+  }
+  exited(slot: Slot): void {
+    this.exits.push({ slot: slot.index, pid: slot.lastExit?.pid ?? null });
+  }
+}
+
+/** A fully defaulted pool config, as parseConfig would produce, with overrides. */
+export function poolConfig(overrides: Partial<PoolConfig> = {}): PoolConfig {
+  return {
+    ...structuredClone(POOL_DEFAULTS),
+    name: 'app',
+    command: ['/usr/bin/php-cgi'],
+    cwd: '/var/www/app',
+    listen: { kind: 'unix', path: '/run/fcgid/app.sock' },
+    ...overrides,
+  } as PoolConfig;
+}

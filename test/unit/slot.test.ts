@@ -1,0 +1,605 @@
+// The worker slot state machine (DESIGN.md §3) driven by a fake host: a fake
+// clock, fake pids, recorded signals. Every (state, event) pair of TABLE is
+// walked; then the paths operators rely on: start, backoff, fatal with the
+// worker's last stderr lines, restart policies, graceful stop, rolling replacement.
+
+import { describe, expect, it } from 'vitest';
+import type { PoolConfig } from '../../src/config/types.js';
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffDelay } from '../../src/supervisor/backoff.js';
+import { SLOT_EVENTS, SLOT_STATES, Slot, TABLE, fmtMs, type SlotEvent, type SlotEventType, type SlotState } from '../../src/supervisor/slot.js';
+import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
+
+function setup(overrides: Partial<PoolConfig> = {}) {
+  const host = new FakeHost();
+  const obs = new RecordingObserver();
+  const config = poolConfig(overrides);
+  const slot = new Slot(0, config, host, obs, (s) => ({
+    command: config.command,
+    cwd: config.cwd,
+    env: { FCGID_WORKER: String(s.index) },
+    uid: null,
+    gid: null,
+    umask: null,
+    socketFd: 7,
+    targetFd: config.socket_fd,
+  }));
+  const up = (): void => {
+    slot.want = 'up';
+    slot.handle({ type: 'start' });
+  };
+  const down = (): void => {
+    slot.want = 'down';
+    slot.handle({ type: 'stop' });
+  };
+  /** The current worker dies `afterMs` after it started, with status `code`. */
+  const dieEarly = (afterMs = 50, code = 1): void => {
+    host.advance(afterMs);
+    host.exit(slot.pid!, code);
+  };
+  return { host, obs, config, slot, up, down, dieEarly };
+}
+
+type Setup = ReturnType<typeof setup>;
+
+/** Put a fresh slot into `state` the way a real run would get there. */
+function drive(t: Setup, state: SlotState): void {
+  const { host, slot, config, up, down, dieEarly } = t;
+  switch (state) {
+    case 'exited':
+      break;
+    case 'starting':
+      up();
+      break;
+    case 'running':
+      up();
+      host.advance(config.start_secs);
+      break;
+    case 'backoff':
+      up();
+      dieEarly();
+      break;
+    case 'stopping':
+      up();
+      host.advance(config.start_secs);
+      down();
+      break;
+    case 'fatal':
+      up();
+      for (let i = 0; i < config.start_retries; i++) {
+        dieEarly();
+        if (slot.state === 'backoff') host.runNext();
+      }
+      break;
+  }
+  expect(slot.state).toBe(state);
+}
+
+const EVENT: Record<SlotEventType, SlotEvent> = {
+  start: { type: 'start' },
+  stop: { type: 'stop' },
+  exit: { type: 'exit', code: 1, signal: null },
+  started: { type: 'started' },
+  retry: { type: 'retry' },
+  kill: { type: 'kill' },
+};
+
+/** The handled pairs and the state each leads to; every other pair is a no-op. */
+const HANDLED: Record<SlotState, Partial<Record<SlotEventType, SlotState>>> = {
+  exited: { start: 'starting' },
+  starting: { stop: 'stopping', exit: 'backoff', started: 'running' },
+  running: { stop: 'stopping', exit: 'starting' },
+  backoff: { stop: 'exited', retry: 'starting' },
+  stopping: { exit: 'exited', kill: 'stopping' },
+  fatal: {},
+};
+
+describe('TABLE', () => {
+  it('has a handler for every state and every event', () => {
+    expect(Object.keys(TABLE).sort()).toEqual([...SLOT_STATES].sort());
+    for (const s of SLOT_STATES) expect(Object.keys(TABLE[s]).sort()).toEqual([...SLOT_EVENTS].sort());
+  });
+
+  const pairs = SLOT_STATES.flatMap((s) => SLOT_EVENTS.map((e) => [s, e] as const));
+
+  it.each(pairs)('%s + %s', (state, event) => {
+    const t = setup();
+    drive(t, state);
+    const { host, obs, slot } = t;
+    if (event === 'start') slot.want = 'up';
+    if (event === 'stop') slot.want = 'down';
+    const before = {
+      pid: slot.pid,
+      spawns: host.spawnCount,
+      kills: host.kills.length,
+      timers: host.pendingTimers,
+      changes: obs.changes.length,
+      logs: obs.logs.length,
+      restarts: slot.restarts,
+      failures: slot.failures,
+    };
+    slot.handle(EVENT[event]);
+    const expected = HANDLED[state][event];
+
+    if (expected === undefined) {
+      // An unhandled event changes nothing at all.
+      expect(slot.state).toBe(state);
+      expect({
+        pid: slot.pid,
+        spawns: host.spawnCount,
+        kills: host.kills.length,
+        timers: host.pendingTimers,
+        changes: obs.changes.length,
+        logs: obs.logs.length,
+        restarts: slot.restarts,
+        failures: slot.failures,
+      }).toEqual(before);
+      return;
+    }
+
+    expect(slot.state).toBe(expected);
+    if (expected !== state) expect(obs.changes.at(-1)).toEqual({ slot: 0, from: state, to: expected });
+    switch (`${state}.${event}`) {
+      case 'exited.start':
+      case 'backoff.retry':
+      case 'running.exit':
+        expect(host.spawnCount).toBe(before.spawns + 1);
+        expect(slot.pid).toBe(host.children.at(-1)!.pid);
+        expect(slot.pid).not.toBe(before.pid);
+        break;
+      case 'starting.stop':
+      case 'running.stop':
+        expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGTERM' }]);
+        break;
+      case 'starting.exit':
+        expect(slot.pid).toBeNull();
+        expect(slot.failures).toBe(1);
+        expect(host.spawnCount).toBe(before.spawns);
+        break;
+      case 'starting.started':
+        expect(slot.pid).toBe(before.pid);
+        expect(slot.failures).toBe(0);
+        break;
+      case 'backoff.stop':
+        expect(host.pendingTimers).toBe(before.timers - 1); // the retry timer
+        break;
+      case 'stopping.exit':
+        expect(slot.pid).toBeNull();
+        expect(host.spawnCount).toBe(before.spawns);
+        break;
+      case 'stopping.kill':
+        expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGKILL' }]);
+        expect(slot.pid).toBe(before.pid);
+        break;
+      default:
+        throw new Error(`no assertions for ${state}.${event}`);
+    }
+  });
+});
+
+describe('Slot', () => {
+  it('start: starting, then running after start_secs', () => {
+    const { host, obs, slot, up } = setup({ start_secs: 2000 });
+    up();
+    expect(slot.state).toBe('starting');
+    expect(slot.pid).toBe(100);
+    expect(host.children[0]!.spec).toMatchObject({ command: ['/usr/bin/php-cgi'], cwd: '/var/www/app', env: { FCGID_WORKER: '0' }, socketFd: 7, targetFd: 0 });
+    expect(obs.spawns).toEqual([{ slot: 0, pid: 100 }]);
+    host.advance(1999);
+    expect(slot.state).toBe('starting');
+    host.advance(1);
+    expect(slot.state).toBe('running');
+    expect(slot.pid).toBe(100);
+    expect(slot.since).toBe(host.now());
+    expect(obs.changes).toEqual([
+      { slot: 0, from: 'exited', to: 'starting' },
+      { slot: 0, from: 'starting', to: 'running' },
+    ]);
+    expect(host.spawnCount).toBe(1);
+  });
+
+  it('an early exit backs off for backoffDelay, then retries', () => {
+    const { host, obs, slot, up, dieEarly } = setup();
+    host.randoms = [0.1, 0.9];
+    up();
+    dieEarly(50, 3);
+    expect(slot.state).toBe('backoff');
+    expect(slot.pid).toBeNull();
+    expect(slot.failures).toBe(1);
+    expect(slot.lastExit).toMatchObject({ pid: 100, code: 3, signal: null, uptimeMs: 50, reason: 'exited early' });
+    const first = backoffDelay(1, 0.1);
+    expect(first).toBe(84);
+    expect(obs.logs.at(-1)).toMatchObject({
+      level: 'warn',
+      message: 'worker app/0 pid 100 exited with status 3 after 50ms (exited early); restarting in 84ms (attempt 2 of 5)',
+      fields: { delay_ms: 84, reason: 'exited early', code: 3 },
+    });
+    host.advance(first - 1);
+    expect(slot.state).toBe('backoff');
+    expect(host.spawnCount).toBe(1);
+    host.advance(1);
+    expect(slot.state).toBe('starting');
+    expect(slot.pid).toBe(101);
+
+    // The second early death waits longer (attempt 2, the next random value).
+    dieEarly(10);
+    const second = backoffDelay(2, 0.9);
+    expect(second).toBe(232);
+    expect(slot.failures).toBe(2);
+    host.advance(second - 1);
+    expect(host.spawnCount).toBe(2);
+    host.advance(1);
+    expect(host.spawnCount).toBe(3);
+    expect(slot.restarts).toBe(0);
+  });
+
+  it('start_retries early deaths in a row make the slot fatal, with the last stderr lines in the log', () => {
+    const { host, obs, slot, up, dieEarly } = setup({ start_retries: 3 });
+    up();
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      host.line(slot.pid!, 'stdout', `starting attempt ${attempt}`);
+      host.line(slot.pid!, 'stderr', 'Traceback (most recent call last):');
+      host.line(slot.pid!, 'stderr', `ModuleNotFoundError: No module named 'flask' (${attempt})`);
+      dieEarly(200, 1);
+      if (attempt < 3) {
+        expect(slot.state).toBe('backoff');
+        host.runNext(); // exactly the backoff delay: the retry must not live to start_secs
+      }
+    }
+    expect(slot.state).toBe('fatal');
+    expect(slot.failures).toBe(3);
+    const fatal = obs.logs.at(-1)!;
+    expect(fatal.level).toBe('error');
+    expect(fatal.message).toBe(
+      'worker app/0 pid 102 exited with status 1 after 200ms (exited early); giving up after 3 early deaths in a row: slot is fatal. Last stderr lines:\n' +
+        '  Traceback (most recent call last):\n' +
+        "  ModuleNotFoundError: No module named 'flask' (1)\n" +
+        '  Traceback (most recent call last):\n' +
+        "  ModuleNotFoundError: No module named 'flask' (2)\n" +
+        '  Traceback (most recent call last):\n' +
+        "  ModuleNotFoundError: No module named 'flask' (3)",
+    );
+    expect(fatal.fields.stderr_tail).toHaveLength(6);
+    expect(obs.lines.filter((l) => l.stream === 'stdout').map((l) => l.line)).toEqual(['starting attempt 1', 'starting attempt 2', 'starting attempt 3']);
+    // Fatal is final: no timer left, nothing respawns, start is ignored.
+    expect(host.pendingTimers).toBe(0);
+    host.advance(3_600_000);
+    slot.handle({ type: 'start' });
+    expect(slot.state).toBe('fatal');
+    expect(host.spawnCount).toBe(3);
+  });
+
+  it('a fatal slot that wrote nothing on stderr says so', () => {
+    const { obs, slot, up, dieEarly } = setup({ start_retries: 1 });
+    up();
+    dieEarly(5, 127);
+    expect(slot.state).toBe('fatal');
+    expect(obs.logs.at(-1)!.message).toBe(
+      'worker app/0 pid 100 exited with status 127 after 5ms (exited early); giving up after 1 early death in a row: slot is fatal (it wrote nothing on stderr)',
+    );
+  });
+
+  it('the stderr tail keeps only the last TAIL_LINES lines', () => {
+    const { host, slot, up } = setup();
+    up();
+    for (let i = 0; i < 50; i++) host.line(slot.pid!, 'stderr', `line ${i}`);
+    const tail = slot.tail.toArray();
+    expect(tail).toHaveLength(20);
+    expect(tail[0]).toBe('line 30');
+    expect(tail.at(-1)).toBe('line 49');
+  });
+
+  it('reaching running clears the early-death count', () => {
+    const { host, slot, up, dieEarly, config } = setup({ start_retries: 5 });
+    up();
+    for (let i = 0; i < 4; i++) {
+      dieEarly();
+      host.runNext();
+    }
+    expect(slot.failures).toBe(4);
+    host.advance(config.start_secs);
+    expect(slot.state).toBe('running');
+    expect(slot.failures).toBe(0);
+    host.exit(slot.pid!, 1); // a late crash: respawned at once
+    for (let i = 0; i < 4; i++) {
+      dieEarly();
+      expect(slot.state).toBe('backoff');
+      host.runNext();
+    }
+    expect(slot.state).toBe('starting');
+    expect(slot.failures).toBe(4);
+  });
+
+  it('a late exit with restart always respawns at once, without a timer', () => {
+    const { host, obs, slot, up } = setup({ start_secs: 1000 });
+    up();
+    host.advance(6000);
+    expect(slot.state).toBe('running');
+    expect(host.pendingTimers).toBe(0);
+    host.exit(100, 0);
+    expect(slot.state).toBe('starting');
+    expect(slot.pid).toBe(101);
+    expect(slot.restarts).toBe(1);
+    expect(slot.failures).toBe(0);
+    expect(host.pendingTimers).toBe(1); // only the new worker's start_secs
+    expect(slot.lastExit).toMatchObject({ pid: 100, code: 0, uptimeMs: 6000, reason: 'exited' });
+    expect(obs.logs.at(-1)).toMatchObject({
+      level: 'info',
+      message: 'worker app/0 pid 100 exited with status 0 after 6.0s (exited); restarting now',
+    });
+
+    host.advance(1000);
+    host.exit(101, null, 'SIGSEGV');
+    expect(slot.pid).toBe(102);
+    expect(slot.restarts).toBe(2);
+    expect(obs.logs.at(-1)).toMatchObject({
+      level: 'warn',
+      message: 'worker app/0 pid 101 was killed by SIGSEGV after 1.0s (crashed); restarting now',
+    });
+  });
+
+  it('restart never: a late exit, clean or not, stays exited', () => {
+    for (const [code, signal] of [
+      [0, null],
+      [1, null],
+      [null, 'SIGSEGV'],
+    ] as const) {
+      const { host, obs, slot, up } = setup({ restart: 'never' });
+      up();
+      host.advance(5000);
+      host.exit(100, code, signal);
+      expect(slot.state).toBe('exited');
+      expect(slot.pid).toBeNull();
+      expect(host.spawnCount).toBe(1);
+      expect(host.pendingTimers).toBe(0);
+      expect(obs.logs.at(-1)!.message).toMatch(/; not restarting \(restart: never\)$/);
+    }
+  });
+
+  it('restart on-failure: exit 0 stays exited, a crash respawns', () => {
+    const clean = setup({ restart: 'on-failure' });
+    clean.up();
+    clean.host.advance(5000);
+    clean.host.exit(100, 0);
+    expect(clean.slot.state).toBe('exited');
+    expect(clean.host.spawnCount).toBe(1);
+    expect(clean.obs.logs.at(-1)!.message).toBe('worker app/0 pid 100 exited with status 0 after 5.0s (exited); not restarting (restart: on-failure)');
+
+    for (const [code, signal] of [
+      [2, null],
+      [null, 'SIGKILL'],
+    ] as const) {
+      const t = setup({ restart: 'on-failure' });
+      t.up();
+      t.host.advance(5000);
+      t.host.exit(100, code, signal);
+      expect(t.slot.state).toBe('starting');
+      expect(t.slot.pid).toBe(101);
+      expect(t.slot.restarts).toBe(1);
+      expect(t.slot.lastExit!.reason).toBe('crashed');
+    }
+  });
+
+  it('stop: stop_signal to the group, SIGKILL after stop_timeout, exited once it dies', () => {
+    const { host, obs, slot, up, down } = setup({ stop_signal: 'SIGQUIT', stop_timeout: 3000 });
+    up();
+    host.advance(1000);
+    down();
+    expect(slot.state).toBe('stopping');
+    expect(host.kills).toEqual([{ pid: 100, signal: 'SIGQUIT' }]);
+    host.advance(2999);
+    expect(host.kills).toHaveLength(1);
+    host.advance(1);
+    expect(host.kills).toEqual([
+      { pid: 100, signal: 'SIGQUIT' },
+      { pid: 100, signal: 'SIGKILL' },
+    ]);
+    expect(slot.state).toBe('stopping');
+    expect(obs.logs.at(-1)).toMatchObject({
+      level: 'warn',
+      message: 'worker app/0 pid 100 still alive 3.0s after SIGQUIT; sending SIGKILL to its process group',
+    });
+    host.exit(100, null, 'SIGKILL');
+    expect(slot.state).toBe('exited');
+    expect(slot.pid).toBeNull();
+    expect(slot.lastExit).toMatchObject({ reason: 'stopped by fcgid', signal: 'SIGKILL', uptimeMs: 4000 });
+    expect(obs.logs.at(-1)!.message).toBe('worker app/0 pid 100 was killed by SIGKILL after 4.0s (stopped by fcgid); not restarting: it is wanted down');
+    expect(host.spawnCount).toBe(1);
+    expect(slot.restarts).toBe(0);
+  });
+
+  it('a worker that exits before stop_timeout is never sent SIGKILL', () => {
+    const { host, slot, up, down } = setup({ stop_timeout: 10_000 });
+    up();
+    host.advance(1000);
+    down();
+    host.advance(20);
+    host.exit(100, 0);
+    expect(slot.state).toBe('exited');
+    host.advance(60_000);
+    expect(host.kills).toEqual([{ pid: 100, signal: 'SIGTERM' }]);
+    expect(host.pendingTimers).toBe(0);
+  });
+
+  it('stop while starting cancels start_secs: the worker never counts as running', () => {
+    const { host, slot, up, down } = setup();
+    up();
+    down();
+    expect(slot.state).toBe('stopping');
+    host.advance(5000);
+    expect(slot.state).toBe('stopping');
+    host.exit(100, 0);
+    expect(slot.state).toBe('exited');
+    expect(slot.failures).toBe(0);
+  });
+
+  it('stop during backoff goes straight to exited and cancels the retry', () => {
+    const { host, slot, up, down, dieEarly } = setup();
+    up();
+    dieEarly();
+    expect(slot.state).toBe('backoff');
+    down();
+    expect(slot.state).toBe('exited');
+    host.advance(BACKOFF_CAP_MS * 2);
+    expect(slot.state).toBe('exited');
+    expect(host.spawnCount).toBe(1);
+    expect(host.kills).toEqual([]);
+  });
+
+  it('exit while stopping with want up (rolling replacement) respawns at once', () => {
+    const { host, obs, slot, up } = setup();
+    up();
+    host.advance(5000);
+    slot.handle({ type: 'stop' }); // a restart: the slot stays wanted up
+    expect(slot.want).toBe('up');
+    expect(slot.state).toBe('stopping');
+    expect(host.kills).toEqual([{ pid: 100, signal: 'SIGTERM' }]);
+    host.advance(100);
+    host.exit(100, 0);
+    expect(slot.state).toBe('starting');
+    expect(slot.pid).toBe(101);
+    expect(slot.restarts).toBe(1);
+    expect(slot.failures).toBe(0);
+    expect(slot.lastExit!.reason).toBe('stopped by fcgid');
+    expect(obs.logs.at(-1)!.message).toBe('worker app/0 pid 100 exited with status 0 after 5.1s (stopped by fcgid); starting a replacement now');
+    // The old stop_timeout is gone with the old worker.
+    host.advance(60_000);
+    expect(host.kills).toHaveLength(1);
+    expect(slot.state).toBe('running');
+  });
+
+  it('a spawn failure counts as an early death', () => {
+    const { host, obs, slot, up } = setup({ start_retries: 2 });
+    host.failSpawns.push(new Error('spawn /usr/bin/php-cgi ENOENT'), new Error('spawn /usr/bin/php-cgi ENOENT'));
+    up();
+    expect(slot.state).toBe('starting');
+    expect(slot.pid).toBeNull();
+    expect(obs.spawns).toEqual([]);
+    host.advance(0); // the failure is reported on the next tick
+    expect(slot.state).toBe('backoff');
+    expect(slot.failures).toBe(1);
+    expect(slot.lastExit).toMatchObject({ pid: null, reason: 'spawn failed', uptimeMs: 0 });
+    expect(obs.logs.at(-1)!.message).toBe(
+      'worker app/0 could not start (spawn /usr/bin/php-cgi ENOENT) after 0ms (spawn failed); restarting in 100ms (attempt 2 of 2)',
+    );
+    host.advance(100);
+    expect(host.spawnCount).toBe(2);
+    host.advance(0);
+    expect(slot.state).toBe('fatal');
+    expect(host.kills).toEqual([]);
+  });
+
+  it('stop right after a failed spawn goes to exited without signalling anyone', () => {
+    const { host, slot, up, down } = setup();
+    host.failSpawns.push(new Error('spawn EACCES'));
+    up();
+    down();
+    expect(slot.state).toBe('exited');
+    host.advance(0);
+    expect(slot.state).toBe('exited');
+    expect(host.kills).toEqual([]);
+    expect(slot.failures).toBe(0);
+  });
+
+  it('regression: the late error of a failed spawn does not kill the next worker', () => {
+    // stop and start in one tick (a restart) while the failure is still on its way.
+    const { host, slot, up, down } = setup();
+    host.failSpawns.push(new Error('spawn EACCES'));
+    up();
+    down();
+    up();
+    expect(slot.pid).toBe(100);
+    host.advance(0); // the stale error of the first spawn arrives
+    expect(slot.state).toBe('starting');
+    expect(slot.pid).toBe(100);
+    expect(slot.failures).toBe(0);
+    host.advance(1000);
+    expect(slot.state).toBe('running');
+  });
+
+  it('regression: with start_secs 0 a started worker clears the early-death count', () => {
+    const { host, slot, up } = setup({ start_secs: 0, start_retries: 2 });
+    host.failSpawns.push(new Error('spawn EAGAIN'));
+    up();
+    host.advance(0);
+    expect(slot.failures).toBe(1);
+    host.advance(BACKOFF_CAP_MS * 2);
+    expect(slot.state).toBe('running');
+    expect(slot.failures).toBe(0);
+    // A day later one more spawn failure is the first in a row, not the second.
+    host.advance(86_400_000);
+    host.failSpawns.push(new Error('spawn EAGAIN'));
+    host.exit(slot.pid!, 0);
+    host.advance(0);
+    expect(slot.state).toBe('backoff');
+  });
+
+  it('reset() clears fatal, and only fatal', () => {
+    const t = setup({ start_retries: 1 });
+    drive(t, 'fatal');
+    t.slot.reset();
+    expect(t.slot.state).toBe('exited');
+    expect(t.slot.failures).toBe(0);
+    t.up();
+    expect(t.slot.state).toBe('starting');
+    expect(t.host.spawnCount).toBe(2);
+
+    const r = setup();
+    drive(r, 'running');
+    r.slot.reset();
+    expect(r.slot.state).toBe('running');
+    const b = setup();
+    drive(b, 'backoff');
+    b.slot.reset();
+    expect(b.slot.state).toBe('backoff');
+    expect(b.slot.failures).toBe(1);
+  });
+});
+
+describe('backoffDelay', () => {
+  it('doubles from BACKOFF_BASE_MS with each attempt, without jitter at random 0.5', () => {
+    const delays = [1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, 0.5));
+    expect(delays).toEqual([100, 200, 400, 800, 1600, 3200]);
+    expect(BACKOFF_BASE_MS).toBe(100);
+  });
+
+  it('is capped at BACKOFF_CAP_MS (before jitter)', () => {
+    expect(backoffDelay(9, 0.5)).toBe(25_600);
+    expect(backoffDelay(10, 0.5)).toBe(BACKOFF_CAP_MS);
+    expect(backoffDelay(1000, 0.5)).toBe(BACKOFF_CAP_MS);
+    expect(backoffDelay(1000, 0.999999)).toBeLessThanOrEqual(BACKOFF_CAP_MS * 1.2);
+  });
+
+  it('jitters within ±20%, and the jitter depends on random', () => {
+    for (let attempt = 1; attempt <= 15; attempt++) {
+      const mid = backoffDelay(attempt, 0.5);
+      for (const r of [0, 0.1, 0.37, 0.5, 0.8, 0.999]) {
+        const d = backoffDelay(attempt, r);
+        expect(d).toBeGreaterThanOrEqual(Math.floor(mid * 0.8));
+        expect(d).toBeLessThanOrEqual(Math.ceil(mid * 1.2));
+      }
+      expect(backoffDelay(attempt, 0)).toBe(Math.round(mid * 0.8));
+      expect(backoffDelay(attempt, 0)).toBeLessThan(backoffDelay(attempt, 0.999));
+    }
+  });
+});
+
+describe('fmtMs', () => {
+  it.each([
+    [0, '0ms'],
+    [84, '84ms'],
+    [999, '999ms'],
+    [999.7, '1.0s'],
+    [1000, '1.0s'],
+    [5100, '5.1s'],
+    [59_940, '59.9s'],
+    [59_960, '1m0s'],
+    [90_000, '1m30s'],
+    [119_700, '2m0s'],
+    [3_599_700, '1h0m'],
+    [3_600_000, '1h0m'],
+    [5_400_000, '1h30m'],
+    [7_199_999, '2h0m'],
+  ] as const)('%d ms reads %s', (ms, text) => {
+    expect(fmtMs(ms)).toBe(text);
+  });
+});
