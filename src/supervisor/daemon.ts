@@ -149,8 +149,13 @@ export class Daemon {
       },
       exited: (slot) => {
         if (slot.lastExit?.pid) this.registry.remove(slot.lastExit.pid);
-        // After the slot has decided what comes next (the exit handler runs first).
-        if (this.state === 'stopping') queueMicrotask(() => this.checkStopped());
+        // Every event ends in a reconcile step, after the slot has decided what
+        // comes next (its exit handler runs first): surplus slots go away, and a
+        // stopping daemon finishes once the last worker is gone.
+        queueMicrotask(() => {
+          if (this.state === 'stopping') this.checkStopped();
+          else this.pools.get(p.name)?.reconcile();
+        });
       },
     };
   }

@@ -65,6 +65,8 @@ export class Slot {
 
   private timer: Timer | null = null;
   private stopRequested = false;
+  /** The restart policy let the last worker go for good; a later reconcile must not revive it (reset() does). */
+  private finished = false;
   /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
   private generation = 0;
 
@@ -197,6 +199,7 @@ export class Slot {
     }
     const policy = this.pool.restart;
     if (policy === 'never' || (policy === 'on-failure' && reason === 'exited')) {
+      this.finished = true;
       this.changeState('exited');
       this.observer.log('info', fields, `${what}; not restarting (restart: ${policy})`);
       return;
@@ -215,9 +218,15 @@ export class Slot {
 
   /** Clear a fatal slot so it can start again (restart clears fatal slots). */
   reset(): void {
+    this.finished = false;
     if (this.state !== 'fatal') return;
     this.failures = 0;
     this.changeState('exited');
+  }
+
+  /** 'start' in `exited`: unless the restart policy has already let this worker go. */
+  startUnlessFinished(): void {
+    if (!this.finished) this.spawn();
   }
 
   private changeState(to: SlotState): void {
@@ -239,7 +248,7 @@ const exitLate: Handler = (s, e) => s.exited(e as Extract<SlotEvent, { type: 'ex
 
 /** Every (state, event) pair; the transitions of DESIGN.md §3. */
 export const TABLE: Record<SlotState, Record<SlotEventType, Handler>> = {
-  exited: { start: (s) => s.spawn(), stop: noop, exit: noop, started: noop, retry: noop, kill: noop },
+  exited: { start: (s) => s.startUnlessFinished(), stop: noop, exit: noop, started: noop, retry: noop, kill: noop },
   starting: { start: noop, stop: (s) => s.requestStop(), exit: exitEarly, started: (s) => s.becomeRunning(), retry: noop, kill: noop },
   running: { start: noop, stop: (s) => s.requestStop(), exit: exitLate, started: noop, retry: noop, kill: noop },
   backoff: { start: noop, stop: (s) => s.toExited(), exit: noop, started: noop, retry: (s) => s.spawn(), kill: noop },

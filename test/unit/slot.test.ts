@@ -355,6 +355,20 @@ describe('Slot', () => {
     }
   });
 
+  it('restart never: a later start (a reconcile) does not revive the worker; reset() does', () => {
+    const { host, slot, up } = setup({ restart: 'never' });
+    up();
+    host.advance(5000);
+    host.exit(100, 0);
+    slot.handle({ type: 'start' });
+    expect(slot.state).toBe('exited');
+    expect(host.spawnCount).toBe(1);
+    slot.reset();
+    slot.handle({ type: 'start' });
+    expect(slot.state).toBe('starting');
+    expect(host.spawnCount).toBe(2);
+  });
+
   it('restart on-failure: exit 0 stays exited, a crash respawns', () => {
     const clean = setup({ restart: 'on-failure' });
     clean.up();
