@@ -29,8 +29,9 @@ function load(file: string): Config {
 
 function makeLogger(config: Config): Logger {
   const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, mkdir: true, sync: true });
-  const logger = pino({ level: config.log.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
-  // SIGUSR1 reopens the log file, for logrotate.
+  const logger = pino({ level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  // No `pid` in the base: worker lines carry the worker's pid under that name
+  // (journald records the daemon's own). SIGUSR1 reopens the log file, for logrotate.
   process.on('SIGUSR1', () => dest.reopen());
   return logger;
 }

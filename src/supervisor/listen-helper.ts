@@ -1,8 +1,13 @@
-// A short-lived helper that creates listening sockets for the daemon (DESIGN.md
-// §5, "the daemon must never accept on the shared socket"). It listens, sends
-// the raw handles back over IPC, and exits within the same tick, so its event
-// loop never polls the sockets and no connection can be accepted here. The
-// daemon then holds plain descriptors that no libuv watcher of its own polls.
+// A short-lived helper that creates one listening socket for the daemon
+// (DESIGN.md §5, "the daemon must never accept on the shared socket"). It
+// listens, sends the raw handle back over IPC, and exits within the same tick,
+// so its event loop never polls the socket and no connection can be accepted
+// here. The daemon then holds a plain descriptor that no libuv watcher of its
+// own polls.
+//
+// One socket per helper: Node queues every handle sent after the first until
+// the receiver acknowledges that one, and a helper that exits at once never
+// sees the acknowledgement, so a second handle would never leave.
 
 import net from 'node:net';
 
@@ -13,38 +18,26 @@ interface Target {
   backlog: number;
 }
 
-const targets = JSON.parse(process.argv[2] ?? '[]') as Target[];
+const target = JSON.parse(process.argv[2] ?? '{}') as Target;
 const send = process.send!.bind(process);
 
-const servers = targets.map((t) => {
-  const server = net.createServer();
-  server.on('error', () => {});
-  return server;
+const server = net.createServer();
+// Both events come on a nextTick after listen(2) (for a numeric host, after
+// dns.lookup's own nextTick), so before the event loop first polls the socket.
+// A host name waits for the resolver, but nothing is listening yet then.
+server.once('error', (err: NodeJS.ErrnoException) => {
+  send({ ok: false, code: err.code ?? 'ERR', message: err.message });
+  process.exit(0);
 });
-
-let failed: { index: number; code: string; message: string } | null = null;
-targets.forEach((t, index) => {
-  if (failed) return;
-  const server = servers[index]!;
-  try {
-    // listen() on a numeric address binds and listens synchronously.
-    server.listen(t.path !== undefined ? { path: t.path, backlog: t.backlog } : { host: t.host, port: t.port, backlog: t.backlog });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    failed = { index, code: e.code ?? 'ERR', message: e.message };
-  }
-  const handle = (server as unknown as { _handle: unknown })._handle;
-  if (!failed && !handle) failed = { index, code: 'ERR_NO_HANDLE', message: 'listen did not complete synchronously' };
+server.once('listening', () => {
+  send({ ok: true }, (server as unknown as { _handle: net.Server })._handle);
+  // Exit before the event loop polls anything. The handle is already on its way
+  // (the IPC write is attempted synchronously); if it were not, the daemon
+  // sees no handle and reports it.
+  process.exit(0);
 });
-
-if (failed) {
-  send({ ok: false, ...(failed as object) });
-} else {
-  servers.forEach((server, index) => {
-    send({ ok: true, index }, (server as unknown as { _handle: net.Server })._handle);
-  });
-}
-// Exit before the event loop polls anything. The handles are already on their
-// way (the IPC write is attempted synchronously); if one were not, the daemon
-// sees fewer handles than asked for and reports it.
-process.exit(0);
+server.listen(
+  target.path !== undefined
+    ? { path: target.path, backlog: target.backlog }
+    : { host: target.host, port: target.port, backlog: target.backlog },
+);

@@ -24,35 +24,46 @@ export interface Listener {
 
 const HELPER = fileURLToPath(new URL('./listen-helper.js', import.meta.url));
 
-/** Create every listener in one helper run; all or nothing. */
+/** Create every listener, one helper per socket (see listen-helper.ts); all or nothing. */
 export async function openListeners(targets: Array<{ address: Address; backlog: number }>): Promise<Listener[]> {
   for (const t of targets) if (t.address.kind === 'unix') await prepareUnixPath(t.address.path);
-  const wire = targets.map((t) =>
-    t.address.kind === 'unix'
-      ? { path: t.address.path, backlog: t.backlog }
-      : { host: t.address.host, port: t.address.port, backlog: t.backlog },
-  );
+  const results = await Promise.allSettled(targets.map((t) => openListener(t)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    // Leave nothing behind: close what was opened and remove its socket file.
+    for (const r of results) if (r.status === 'fulfilled') closeListener(r.value);
+    throw failed.reason;
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<Listener>).value);
+}
+
+function openListener(target: { address: Address; backlog: number }): Promise<Listener> {
+  const where = formatAddress(target.address);
+  const wire =
+    target.address.kind === 'unix'
+      ? { path: target.address.path, backlog: target.backlog }
+      : { host: target.address.host, port: target.address.port, backlog: target.backlog };
   return new Promise((resolve, reject) => {
-    const handles: Array<Listener['handle'] | undefined> = [];
+    let handle: Listener['handle'] | undefined;
     let error: ListenError | null = null;
     let stderr = '';
     const child = fork(HELPER, [JSON.stringify(wire)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('message', (msg: { ok: boolean; index: number; code?: string; message?: string }, handle: unknown) => {
-      if (msg.ok) handles[msg.index] = handle as Listener['handle'];
-      else error = new ListenError(`cannot listen on ${formatAddress(targets[msg.index]!.address)}: ${msg.code}${listenHint(msg.code)}`);
+    child.on('message', (msg: { ok: boolean; code?: string }, h: unknown) => {
+      if (msg.ok) handle = h as Listener['handle'];
+      else error = new ListenError(`cannot listen on ${where}: ${msg.code}${listenHint(msg.code)}`);
     });
     child.on('error', (err) => reject(new ListenError(`cannot start the listen helper: ${err.message}`)));
-    child.on('exit', (code) => {
-      const got = handles.filter(Boolean).length;
-      if (!error && (code !== 0 || got !== targets.length)) {
-        error = new ListenError(`the listen helper exited with status ${code} after ${got} of ${targets.length} sockets${stderr ? `: ${stderr.trim()}` : ''}`);
+    // 'close' waits for the IPC channel too, so the message has been read.
+    child.on('close', (code) => {
+      if (!error && (code !== 0 || !handle)) {
+        error = new ListenError(`the listen helper for ${where} exited with status ${code} without sending the socket${stderr ? `: ${stderr.trim()}` : ''}`);
       }
       if (error) {
-        for (const h of handles) h?.close();
+        handle?.close();
         return reject(error);
       }
-      resolve(targets.map((t, i) => ({ address: t.address, fd: handles[i]!.fd, handle: handles[i]! })));
+      resolve({ address: target.address, fd: handle!.fd, handle: handle! });
     });
   });
 }

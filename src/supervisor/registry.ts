@@ -14,12 +14,15 @@ export interface WorkerRecord {
   stop_timeout: number;
 }
 
-/** The process's start time, or null when it is gone. */
+/** The process's start time, or null when it is gone (or a zombie). */
 export function processStart(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A dead process nobody reaped (Z, X: an orphan under a PID 1 that does not
+    // reap, as in many containers) keeps its /proc entry but runs no more.
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
     return fields[19] ?? null;
   } catch {
     return null;
