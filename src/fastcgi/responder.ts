@@ -69,12 +69,19 @@ export class Responder extends EventEmitter {
     this.logger = options.logger ?? stderrLogger;
     const allowed = options.allowedClients ?? parseAllowed(process.env.FCGI_WEB_SERVER_ADDRS);
     this.allowed = allowed && allowed.length > 0 ? new Set(allowed.map(normalizeIp)) : null;
-    // allowHalfOpen: a web server may shut down its write side after sending the
-    // request (cgi-fcgi does); the response must still go out.
+    // allowHalfOpen: end-of-input is handled by the connection itself (it aborts
+    // the requests in flight), instead of Node ending our side behind its back.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = options.maxConnections ?? 1024;
-    this.server.on('error', (err) => this.emit('error', err));
+    // While listen() is pending its promise carries the error; re-emitting it too
+    // would throw from server.emit (no 'error' listener yet) before listen() rejects.
+    this.server.on('error', (err) => {
+      if (!this.listening) this.emit('error', err);
+    });
   }
+
+  /** A listen() call is in progress. */
+  private listening = false;
 
   /**
    * Start listening. With no target: the descriptor named by FCGID_LISTEN_FD, else
@@ -83,24 +90,31 @@ export class Responder extends EventEmitter {
    */
   listen(target?: ListenTarget): Promise<void> {
     const resolved = target ?? listenTargetFromEnvironment();
+    let unixPath: string | null = null;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
+        this.listening = false;
         this.server.off('listening', onListening);
         reject(err);
       };
       const onListening = (): void => {
+        this.listening = false;
+        // Only a path we bound is ours to unlink on close(); after EADDRINUSE it is another server's.
+        this.unixPath = unixPath;
         this.server.off('error', onError);
         resolve();
       };
       this.server.once('error', onError);
       this.server.once('listening', onListening);
       if (typeof resolved === 'object' && 'fd' in resolved) {
+        this.listening = true;
         this.server.listen({ fd: resolved.fd });
         return;
       }
       const address = parseAddress(resolved);
+      this.listening = true;
       if (address.kind === 'unix') {
-        this.unixPath = address.path;
+        unixPath = address.path;
         removeStaleSocket(address.path).then(
           () => this.server.listen({ path: address.path }),
           (err: Error) => onError(err),
@@ -222,6 +236,12 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
       this.socket.destroy();
       return;
     }
+    // §5.4: a web server that does not multiplex aborts a request by closing the
+    // connection, and that is what nginx does when its client hangs up (it never
+    // sends ABORT_REQUEST). None of nginx, Apache, lighttpd or cgi-fcgi shuts down
+    // its side while it still waits for a response, so end-of-input aborts every
+    // request in flight: a handler learns at once, not at its next write.
+    for (const id of [...this.requests.keys()]) this.onAbort(id);
     // Our side may already be ended (done() ends it after the last request without
     // FCGI_KEEP_CONN); ending it twice makes Node build an ERR_STREAM_ALREADY_FINISHED
     // error, stack trace included, for every such connection.
