@@ -1,28 +1,53 @@
 // The daemon: sweeps workers left by a previous run, opens every pool's socket,
-// starts the pools, and stops everything on SIGTERM/SIGINT. Signals and child
-// exits arrive as events; each handler only changes what is wanted and lets the
-// pools reconcile.
+// starts the pools, takes commands (restart, scale, stop, start, signal,
+// reload), and stops everything on SIGTERM/SIGINT. Signals, child exits and
+// control requests arrive as events; each only changes what is wanted, and
+// every event ends in the pools' reconcile step.
 
 import { basename, dirname, extname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { ConfigError, loadConfig, type ConfigIssue } from '../config/load.js';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatAddress } from '../fastcgi/address.js';
 import type { Host } from './host.js';
 import { resolveGroup, resolveUser } from './identity.js';
 import { applySocketPermissions, closeListener, openListeners, somaxconn, type Listener } from './listeners.js';
-import { Pool } from './pool.js';
+import { Logbook } from './logbook.js';
+import { Pool, type RestartOptions, type RestartResult } from './pool.js';
 import { Registry, processStart, type WorkerRecord } from './registry.js';
-import { fmtMs, type Slot, type SlotObserver, type SlotState } from './slot.js';
+import { planReload, type ReloadPlan } from './reload-plan.js';
+import { fmtMs, type SlotObserver } from './slot.js';
 
 export class StartError extends Error {
   override readonly name = 'StartError';
   /** 2 for a config the machine cannot honour, 1 for a runtime failure. */
-  constructor(message: string, readonly exitCode: 1 | 2 = 1) {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+  ) {
     super(message);
   }
 }
 
-export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
+/** A command that names something that is not there, or cannot be done now. */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  constructor(
+    readonly code: 'FCGID_UNKNOWN_POOL' | 'FCGID_BAD_REQUEST' | 'FCGID_STOPPING' | 'FCGID_RELOAD_FAILED',
+    message: string,
+    readonly issues?: ConfigIssue[],
+  ) {
+    super(message);
+  }
+}
+
+export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped';
+
+export interface ReloadResult {
+  plan: ReloadPlan;
+}
+
+type Ids = { uid: number | null; gid: number | null };
 
 /** Where the worker records of a config live: beside its control socket. */
 export function registryPath(config: Config): string {
@@ -32,72 +57,148 @@ export function registryPath(config: Config): string {
 
 export class Daemon {
   state: DaemonState = 'starting';
+  config: Config;
+  readonly startedAt: number;
   readonly pools = new Map<string, Pool>();
+  readonly logbook = new Logbook();
   private readonly listeners = new Map<string, Listener>();
+  /** Pools removed by a reload, until their last worker is gone. */
+  private readonly retiring = new Map<string, { pool: Pool; listener: Listener }>();
+  /** Sockets replaced by a reload, closed once the pool's restart onto the new one is done. */
   private readonly registry: Registry;
+  private readonly scheduled = new Set<string>();
   private stopSignals = 0;
   private resolveStopped!: () => void;
   /** Resolves when every worker is gone and the sockets are closed. */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+  /** Called after every change of pool or worker state (status watchers, systemd STATUS=). */
+  onChange: () => void = () => {};
 
   constructor(
-    readonly config: Config,
+    config: Config,
     private readonly log: Logger,
     private readonly host: Host,
   ) {
+    this.config = config;
+    this.startedAt = host.now();
     this.registry = new Registry(registryPath(config));
   }
 
   async start(): Promise<void> {
-    const ids = this.resolveIdentities();
+    const ids = resolveIdentities(this.config.pools);
     Registry.ensureDir(this.registry.file);
     await this.sweepLeftovers();
-
-    const backlogCap = somaxconn();
-    for (const p of this.config.pools) {
-      if (backlogCap !== null && p.backlog > backlogCap) {
-        this.log.warn(
-          { pool: p.name, backlog: p.backlog, somaxconn: backlogCap },
-          `pool ${p.name}: backlog ${p.backlog} is above net.core.somaxconn (${backlogCap}); the kernel caps it at ${backlogCap} (raise it with sysctl -w net.core.somaxconn=${p.backlog})`,
-        );
-      }
-    }
-    let listeners: Listener[];
-    try {
-      listeners = await openListeners(this.config.pools.map((p) => ({ address: p.listen, backlog: p.backlog })));
-    } catch (err) {
-      throw new StartError((err as Error).message);
-    }
-    this.config.pools.forEach((p, i) => this.listeners.set(p.name, listeners[i]!));
-
-    for (const p of this.config.pools) {
-      const listener = this.listeners.get(p.name)!;
-      if (p.listen.kind === 'unix') {
-        try {
-          applySocketPermissions(
-            p.listen.path,
-            p.socket_mode,
-            p.socket_owner === null ? null : resolveUser(p.socket_owner)?.uid ?? null,
-            p.socket_group === null ? null : resolveGroup(p.socket_group),
-          );
-        } catch (err) {
-          this.closeSockets();
-          throw new StartError(`pool ${p.name}: cannot set the mode or owner of ${p.listen.path}: ${(err as Error).message}`);
-        }
-      }
-      const pool = new Pool(p, listener.fd, this.host, this.observer(p), {
-        base: process.env,
-        ...ids.get(p.name)!,
-      });
-      this.pools.set(p.name, pool);
-      this.log.info(
-        { pool: p.name, listen: formatAddress(p.listen), workers: p.workers },
-        `pool ${p.name}: listening on ${formatAddress(p.listen)}, starting ${p.workers} worker${p.workers === 1 ? '' : 's'}: ${p.command.join(' ')}`,
-      );
-      pool.wanted = p.workers;
-      pool.reconcile();
-    }
+    const listeners = await this.openFor(this.config.pools);
+    for (const p of this.config.pools) this.addPool(p, listeners.get(p.name)!, ids.get(p.name)!);
     this.state = 'running';
+  }
+
+  // --- commands (the control socket and signals call these) ---
+
+  pool(name: string): Pool {
+    const pool = this.pools.get(name);
+    if (!pool) {
+      const known = [...this.pools.keys()];
+      throw new CommandError('FCGID_UNKNOWN_POOL', `no pool named "${name}"; known pools: ${known.length ? known.join(', ') : '(none)'}`);
+    }
+    return pool;
+  }
+
+  private pick(names: readonly string[]): Pool[] {
+    this.refuseWhileStopping();
+    return names.length === 0 ? [...this.pools.values()] : names.map((n) => this.pool(n));
+  }
+
+  /** Rolling restart (or --hard); resolves when every named pool is done. */
+  restart(names: readonly string[], options: RestartOptions = {}): Promise<RestartResult[]> {
+    const pools = this.pick(names);
+    for (const p of pools) this.log.info({ pool: p.name, ...options }, `pool ${p.name}: ${options.hard ? 'hard' : 'rolling'} restart`);
+    return Promise.all(pools.map((p) => p.restart(options)));
+  }
+
+  scale(name: string, workers: number): void {
+    if (!Number.isInteger(workers) || workers < 0) throw new CommandError('FCGID_BAD_REQUEST', `workers must be an integer of 0 or more, got ${workers}`);
+    const pool = this.pick([name])[0]!;
+    this.log.info({ pool: name, from: pool.wanted, to: workers }, `pool ${name}: scaling from ${pool.wanted} to ${workers} workers`);
+    pool.scale(workers);
+  }
+
+  stopPool(name: string): void {
+    const pool = this.pick([name])[0]!;
+    this.log.info({ pool: name }, `pool ${name}: stopping its workers (the socket stays open; connections wait in the backlog)`);
+    pool.stop();
+  }
+
+  startPool(name: string): void {
+    const pool = this.pick([name])[0]!;
+    this.log.info({ pool: name }, `pool ${name}: starting ${pool.configured} workers`);
+    pool.start();
+  }
+
+  signalPool(name: string, signal: NodeJS.Signals): number[] {
+    const pids = this.pick([name])[0]!.signal(signal);
+    this.log.info({ pool: name, signal, pids }, `pool ${name}: sent ${signal} to ${pids.length} worker${pids.length === 1 ? '' : 's'}`);
+    return pids;
+  }
+
+  /**
+   * Re-read the config file. Invalid: nothing changes, and every problem is
+   * reported. Valid: only the difference is applied.
+   */
+  async reload(): Promise<ReloadResult> {
+    this.refuseWhileStopping();
+    let next: Config;
+    try {
+      next = loadConfig(this.config.file);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        this.log.error({ issues: err.issues }, `reload refused; still running the previous config:\n${err.message}`);
+        throw new CommandError('FCGID_RELOAD_FAILED', err.message, err.issues);
+      }
+      throw err;
+    }
+    const plan = planReload(this.config, next);
+    let ids: Map<string, Ids>;
+    let opened: Map<string, Listener>;
+    try {
+      ids = resolveIdentities(next.pools);
+      opened = await this.openFor([...plan.add, ...plan.relisten]);
+    } catch (err) {
+      this.log.error(`reload refused; still running the previous config: ${(err as Error).message}`);
+      throw new CommandError('FCGID_RELOAD_FAILED', (err as Error).message);
+    }
+    this.state = 'reloading';
+    this.config = next;
+    this.log.level = next.log.level;
+    for (const name of plan.remove) this.retirePool(name);
+    for (const p of plan.add) this.addPool(p, opened.get(p.name)!, ids.get(p.name)!);
+    for (const p of next.pools) if (!plan.add.includes(p)) this.pools.get(p.name)!.config = p;
+    const restarts: Array<Promise<unknown>> = [];
+    for (const p of plan.relisten) {
+      const pool = this.pools.get(p.name)!;
+      const old = this.listeners.get(p.name)!;
+      const listener = opened.get(p.name)!;
+      this.listeners.set(p.name, listener);
+      pool.adopt(p, listener.fd);
+      this.log.info({ pool: p.name, listen: formatAddress(p.listen) }, `pool ${p.name}: moving to ${formatAddress(p.listen)} (rolling restart onto the new socket)`);
+      restarts.push(pool.restart({ batch: p.workers }).then(() => closeListener(old)));
+    }
+    for (const p of plan.restart) {
+      const pool = this.pools.get(p.name)!;
+      pool.adopt(p, this.listeners.get(p.name)!.fd);
+      this.log.info({ pool: p.name }, `pool ${p.name}: config changed; rolling restart`);
+      restarts.push(pool.restart());
+    }
+    for (const { pool, to } of plan.scale) this.pools.get(pool)!.scale(to);
+    for (const p of plan.permissions) this.applyPermissions(p);
+    if (plan.needsDaemonRestart.length > 0) {
+      this.log.warn({ keys: plan.needsDaemonRestart }, `reload: ${plan.needsDaemonRestart.join(', ')} take effect only when fcgid restarts`);
+    }
+    this.log.info({ plan: summarize(plan) }, `reloaded ${next.file}`);
+    await Promise.all(restarts);
+    if (this.state === 'reloading') this.state = 'running';
+    this.onChange();
+    return { plan };
   }
 
   /** SIGTERM/SIGINT: stop gracefully; a second one kills at once. */
@@ -106,87 +207,155 @@ export class Daemon {
     if (this.stopSignals === 1) {
       this.state = 'stopping';
       this.log.info({ signal }, `received ${signal}: stopping all workers (again to kill them at once)`);
-      for (const pool of this.pools.values()) {
+      for (const pool of this.allPools()) {
         pool.wanted = 0;
         pool.reconcile();
       }
     } else {
       this.log.warn({ signal }, `received ${signal} again: killing every worker now`);
-      for (const pool of this.pools.values()) for (const slot of pool.slots) if (slot.pid !== null) this.host.killGroup(slot.pid, 'SIGKILL');
+      for (const pool of this.allPools()) for (const slot of pool.allSlots()) if (slot.pid !== null) this.host.killGroup(slot.pid, 'SIGKILL');
     }
     this.checkStopped();
   }
 
+  // --- internals ---
+
+  private refuseWhileStopping(): void {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new CommandError('FCGID_STOPPING', 'fcgid is stopping; no new commands');
+  }
+
+  private allPools(): Pool[] {
+    return [...this.pools.values(), ...[...this.retiring.values()].map((r) => r.pool)];
+  }
+
+  private async openFor(pools: readonly PoolConfig[]): Promise<Map<string, Listener>> {
+    const cap = somaxconn();
+    for (const p of pools) {
+      if (cap !== null && p.backlog > cap) {
+        this.log.warn(
+          { pool: p.name, backlog: p.backlog, somaxconn: cap },
+          `pool ${p.name}: backlog ${p.backlog} is above net.core.somaxconn (${cap}); the kernel caps it at ${cap} (raise it with sysctl -w net.core.somaxconn=${p.backlog})`,
+        );
+      }
+    }
+    let listeners: Listener[];
+    try {
+      listeners = await openListeners(pools.map((p) => ({ address: p.listen, backlog: p.backlog })));
+    } catch (err) {
+      throw new StartError((err as Error).message);
+    }
+    const out = new Map<string, Listener>();
+    pools.forEach((p, i) => out.set(p.name, listeners[i]!));
+    try {
+      for (const p of pools) this.applyPermissions(p);
+    } catch (err) {
+      for (const l of out.values()) closeListener(l);
+      throw err;
+    }
+    return out;
+  }
+
+  private applyPermissions(p: PoolConfig): void {
+    if (p.listen.kind !== 'unix') return;
+    try {
+      applySocketPermissions(
+        p.listen.path,
+        p.socket_mode,
+        p.socket_owner === null ? null : (resolveUser(p.socket_owner)?.uid ?? null),
+        p.socket_group === null ? null : resolveGroup(p.socket_group),
+      );
+    } catch (err) {
+      throw new StartError(`pool ${p.name}: cannot set the mode or owner of ${p.listen.path}: ${(err as Error).message}`);
+    }
+  }
+
+  private addPool(p: PoolConfig, listener: Listener, ids: Ids): void {
+    this.listeners.set(p.name, listener);
+    const pool = new Pool(p, listener.fd, this.host, this.observer(p.name), { base: process.env, ...ids });
+    this.pools.set(p.name, pool);
+    this.log.info(
+      { pool: p.name, listen: formatAddress(p.listen), workers: p.workers },
+      `pool ${p.name}: listening on ${formatAddress(p.listen)}, starting ${p.workers} worker${p.workers === 1 ? '' : 's'}: ${p.command.join(' ')}`,
+    );
+    pool.scale(p.workers);
+  }
+
+  private retirePool(name: string): void {
+    const pool = this.pools.get(name)!;
+    const listener = this.listeners.get(name)!;
+    this.pools.delete(name);
+    this.listeners.delete(name);
+    this.retiring.set(name, { pool, listener });
+    this.log.info({ pool: name }, `pool ${name}: removed from the config; stopping its workers, then closing ${formatAddress(pool.config.listen)}`);
+    pool.stop();
+    this.checkRetired(name);
+  }
+
+  private checkRetired(name: string): void {
+    const r = this.retiring.get(name);
+    if (!r || !r.pool.quiescent) return;
+    closeListener(r.listener);
+    this.retiring.delete(name);
+    this.logbook.forget(name);
+    this.log.info({ pool: name }, `pool ${name}: stopped and its socket closed`);
+  }
+
+  /** Every event ends in one reconcile of the pool it touched, coalesced per tick. */
+  private schedule(name: string): void {
+    if (this.scheduled.has(name)) return;
+    this.scheduled.add(name);
+    queueMicrotask(() => {
+      this.scheduled.delete(name);
+      if (this.state === 'stopping') return this.checkStopped();
+      if (this.retiring.has(name)) return this.checkRetired(name);
+      this.pools.get(name)?.reconcile();
+      this.onChange();
+    });
+  }
+
   private checkStopped(): void {
     if (this.state !== 'stopping') return;
-    for (const pool of this.pools.values()) {
+    for (const pool of this.allPools()) {
       pool.reconcile();
       if (!pool.quiescent) return;
     }
-    this.closeSockets();
+    for (const l of this.listeners.values()) closeListener(l);
+    for (const r of this.retiring.values()) closeListener(r.listener);
+    this.listeners.clear();
+    this.retiring.clear();
     this.registry.clear();
     this.state = 'stopped';
     this.log.info('all workers stopped; sockets closed; exiting');
     this.resolveStopped();
   }
 
-  private closeSockets(): void {
-    for (const l of this.listeners.values()) closeListener(l);
-    this.listeners.clear();
-  }
-
-  private observer(p: PoolConfig): SlotObserver {
-    const log = this.log.child({ pool: p.name });
+  private observer(pool: string): SlotObserver {
+    const log = this.log.child({ pool });
+    const book = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra: { worker?: number; pid?: number | null; stream?: 'stdout' | 'stderr' } = {}): void =>
+      this.logbook.add({ time: new Date(this.host.now()).toISOString(), pool, level, msg, ...extra });
     return {
-      log: (level, fields, message) => log[level](fields, message),
-      line: (slot, stream, line) => log.info({ worker: slot.index, pid: slot.pid, stream }, line),
-      changed: (slot: Slot, from: SlotState) => {
+      log: (level, fields, message) => {
+        log[level](fields, message);
+        if (level !== 'debug') book(level, message);
+      },
+      line: (slot, stream, line) => {
+        log.info({ worker: slot.index, pid: slot.pid, stream }, line);
+        book('info', line, { worker: slot.index, pid: slot.pid, stream });
+      },
+      changed: (slot, from) => {
         log.debug({ worker: slot.index, pid: slot.pid, from, to: slot.state }, `worker ${slot.label}: ${from} -> ${slot.state}`);
+        this.schedule(pool);
       },
       spawned: (slot) => {
-        this.registry.add({ pid: slot.pid!, pool: p.name, stop_signal: p.stop_signal, stop_timeout: p.stop_timeout });
+        const p = this.pools.get(pool)?.config ?? this.retiring.get(pool)?.pool.config;
+        this.registry.add({ pid: slot.pid!, pool, stop_signal: p?.stop_signal ?? 'SIGTERM', stop_timeout: p?.stop_timeout ?? 10_000 });
         log.debug({ worker: slot.index, pid: slot.pid }, `worker ${slot.label} started as pid ${slot.pid}`);
       },
       exited: (slot) => {
         if (slot.lastExit?.pid) this.registry.remove(slot.lastExit.pid);
-        // Every event ends in a reconcile step, after the slot has decided what
-        // comes next (its exit handler runs first): surplus slots go away, and a
-        // stopping daemon finishes once the last worker is gone.
-        queueMicrotask(() => {
-          if (this.state === 'stopping') this.checkStopped();
-          else this.pools.get(p.name)?.reconcile();
-        });
+        this.schedule(pool);
       },
     };
-  }
-
-  private resolveIdentities(): Map<string, { uid: number | null; gid: number | null }> {
-    const out = new Map<string, { uid: number | null; gid: number | null }>();
-    const root = process.getuid?.() === 0;
-    const problems: string[] = [];
-    for (const p of this.config.pools) {
-      let uid: number | null = null;
-      let gid: number | null = null;
-      if ((p.user !== null || p.group !== null) && !root) {
-        problems.push(
-          `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()}); remove user/group or start fcgid as root`,
-        );
-        continue;
-      }
-      if (p.user !== null) {
-        const u = resolveUser(p.user);
-        if (!u) problems.push(`pools.${p.name}.user: no such user "${p.user}"`);
-        else ({ uid, gid } = u);
-      }
-      if (p.group !== null) {
-        const g = resolveGroup(p.group);
-        if (g === null) problems.push(`pools.${p.name}.group: no such group "${p.group}"`);
-        else gid = g;
-      }
-      out.set(p.name, { uid, gid });
-    }
-    if (problems.length > 0) throw new StartError(problems.join('\n'), 2);
-    return out;
   }
 
   /** Stop workers a SIGKILLed predecessor left running (DESIGN.md §5, orphans). */
@@ -214,4 +383,44 @@ export class Daemon {
       await new Promise((res) => setTimeout(res, delay));
     }
   }
+}
+
+function summarize(plan: ReloadPlan): Record<string, string[]> {
+  return {
+    added: plan.add.map((p) => p.name),
+    removed: plan.remove,
+    restarted: plan.restart.map((p) => p.name),
+    relistened: plan.relisten.map((p) => p.name),
+    scaled: plan.scale.map((s) => `${s.pool} ${s.from}->${s.to}`),
+  };
+}
+
+/** user/group names to ids; every problem at once (exit status 2 at start-up). */
+export function resolveIdentities(pools: readonly PoolConfig[]): Map<string, Ids> {
+  const out = new Map<string, Ids>();
+  const root = process.getuid?.() === 0;
+  const problems: string[] = [];
+  for (const p of pools) {
+    let uid: number | null = null;
+    let gid: number | null = null;
+    if ((p.user !== null || p.group !== null) && !root) {
+      problems.push(
+        `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()}); remove user/group or start fcgid as root`,
+      );
+      continue;
+    }
+    if (p.user !== null) {
+      const u = resolveUser(p.user);
+      if (!u) problems.push(`pools.${p.name}.user: no such user "${p.user}"`);
+      else ({ uid, gid } = u);
+    }
+    if (p.group !== null) {
+      const g = resolveGroup(p.group);
+      if (g === null) problems.push(`pools.${p.name}.group: no such group "${p.group}"`);
+      else gid = g;
+    }
+    out.set(p.name, { uid, gid });
+  }
+  if (problems.length > 0) throw new StartError(problems.join('\n'), 2);
+  return out;
 }

@@ -15,24 +15,50 @@ export interface PoolEnv {
   gid: number | null;
 }
 
+export interface RestartOptions {
+  /** Slots turned over at once in a rolling restart. Default 1. */
+  batch?: number;
+  /** Stop every worker, then start them all. */
+  hard?: boolean;
+}
+
+export interface RestartResult {
+  pool: string;
+  /** Slots whose worker was replaced. */
+  replaced: number;
+  /** Slots whose replacement failed to start; their old worker kept serving. */
+  failed: number[];
+}
+
 export class Pool {
-  readonly config: PoolConfig;
+  config: PoolConfig;
   readonly slots: Slot[] = [];
+  /** Rolling replacements in flight: slot index → the new worker's slot. */
+  readonly replacements = new Map<number, Slot>();
   /** Desired number of workers; 0 when the pool is wanted down. */
-  wanted: number;
+  wanted = 0;
+  /** The count to come back to after `stop`. */
+  configured: number;
+  /** Bumped by every restart; a slot of an older revision is due for replacement. */
+  revision = 0;
+  private batch = 1;
+  private hardPending = false;
+  private failedReplacements: number[] = [];
+  private replacedCount = 0;
+  private waiters: Array<(r: RestartResult) => void> = [];
   private readonly host: Host;
   private readonly observer: SlotObserver;
-  private readonly socketFd: number;
-  private readonly baseEnv: Record<string, string>;
-  private readonly ids: { uid: number | null; gid: number | null };
+  private socketFd: number;
+  private baseEnv: Record<string, string>;
+  private readonly env: PoolEnv;
 
   constructor(config: PoolConfig, socketFd: number, host: Host, observer: SlotObserver, env: PoolEnv) {
     this.config = config;
+    this.configured = config.workers;
     this.socketFd = socketFd;
     this.host = host;
     this.observer = observer;
-    this.wanted = 0;
-    this.ids = { uid: env.uid, gid: env.gid };
+    this.env = env;
     this.baseEnv = buildEnv(config, env.base);
   }
 
@@ -40,22 +66,142 @@ export class Pool {
     return this.config.name;
   }
 
-  /** Make the slots match `wanted`. The only place slots are created, started or stopped. */
+  /**
+   * Make the slots match what is wanted. The only place slots are created,
+   * started, stopped or replaced; every command and every event ends here.
+   */
   reconcile(): void {
-    while (this.slots.length < this.wanted) {
-      this.slots.push(new Slot(this.slots.length, this.config, this.host, this.observer, (s) => this.spec(s)));
-    }
+    const target = this.hardPending ? 0 : this.wanted;
+    while (this.slots.length < target) this.slots.push(this.newSlot(this.slots.length));
     this.slots.forEach((slot, i) => {
-      slot.want = i < this.wanted ? 'up' : 'down';
+      slot.want = i < target ? 'up' : 'down';
       slot.handle({ type: slot.want === 'up' ? 'start' : 'stop' });
+      const next = this.replacements.get(i);
+      if (next && slot.want === 'down') {
+        next.want = 'down';
+        next.handle({ type: 'stop' });
+        if (next.pid === null) this.replacements.delete(i);
+      }
     });
+    if (this.hardPending && this.quiescent) {
+      // --hard: everything is down; now start it all again, on the new revision.
+      this.hardPending = false;
+      for (const slot of this.slots) slot.revision = this.revision;
+      this.reconcile();
+      return;
+    }
+    if (!this.hardPending) this.roll();
     // Surplus slots at the end go away once their process is gone.
-    while (this.slots.length > this.wanted && isIdle(this.slots[this.slots.length - 1]!.state)) this.slots.pop();
+    while (this.slots.length > target && isIdle(this.slots[this.slots.length - 1]!.state) && !this.replacements.has(this.slots.length - 1)) {
+      this.slots.pop();
+    }
+    this.settleRestart();
+  }
+
+  /** Rolling restart: replacement first, old worker stopped once the new one counts as started. */
+  private roll(): void {
+    for (const [i, next] of this.replacements) {
+      const old = this.slots[i]!;
+      if (next.state === 'running' && old.want === 'up') {
+        old.want = 'down';
+        old.handle({ type: 'stop' });
+      }
+      if (next.state === 'running' && old.pid === null) {
+        this.slots[i] = next;
+        this.replacements.delete(i);
+        this.replacedCount++;
+      } else if (next.state === 'fatal' || (next.state === 'backoff' && next.failures >= 1)) {
+        // The new worker does not start: keep the old one serving, and say so.
+        next.want = 'down';
+        next.handle({ type: 'stop' });
+        if (next.pid === null) {
+          this.replacements.delete(i);
+          old.revision = this.revision;
+          this.failedReplacements.push(i);
+          this.observer.log('error', { slot: old.label, tail: next.tail.toArray() }, `worker ${old.label}: its replacement failed to start; the old worker keeps serving`);
+        }
+      }
+    }
+    for (let i = 0; i < Math.min(this.wanted, this.slots.length) && this.replacements.size < this.batch; i++) {
+      const slot = this.slots[i]!;
+      if (slot.revision === this.revision || this.replacements.has(i)) continue;
+      if (slot.state !== 'running') {
+        // Not serving anyway (starting, backoff, fatal, exited): restart it in place.
+        slot.revision = this.revision;
+        slot.reset();
+        if (slot.pid !== null) slot.handle({ type: 'stop' });
+        else slot.handle({ type: 'start' });
+        this.replacedCount++;
+        continue;
+      }
+      const next = this.newSlot(i);
+      next.want = 'up';
+      this.replacements.set(i, next);
+      next.handle({ type: 'start' });
+    }
+  }
+
+  /** Begin a restart; resolves when every slot runs the new revision (or failed to). */
+  restart(options: RestartOptions = {}): Promise<RestartResult> {
+    this.revision++;
+    this.batch = Math.max(1, options.batch ?? 1);
+    this.failedReplacements = [];
+    this.replacedCount = 0;
+    for (const slot of this.slots) slot.reset();
+    if (options.hard) this.hardPending = true;
+    const done = new Promise<RestartResult>((resolve) => this.waiters.push(resolve));
+    this.reconcile();
+    return done;
+  }
+
+  private settleRestart(): void {
+    if (this.waiters.length === 0 || this.hardPending || this.replacements.size > 0) return;
+    const live = this.slots.slice(0, this.wanted);
+    if (live.some((s) => s.revision !== this.revision)) return;
+    if (live.some((s) => s.state === 'starting' && s.failures === 0)) return;
+    const result: RestartResult = { pool: this.name, replaced: this.replacedCount, failed: [...this.failedReplacements] };
+    for (const w of this.waiters.splice(0)) w(result);
+  }
+
+  scale(workers: number): void {
+    this.configured = workers;
+    this.wanted = workers;
+    this.reconcile();
+  }
+
+  stop(): void {
+    this.wanted = 0;
+    this.reconcile();
+  }
+
+  start(): void {
+    for (const slot of this.slots) slot.reset();
+    this.wanted = this.configured;
+    this.reconcile();
+  }
+
+  /** Send a signal to every worker's process group. */
+  signal(signal: NodeJS.Signals): number[] {
+    const pids = this.allSlots().flatMap((s) => (s.pid === null ? [] : [s.pid]));
+    for (const pid of pids) this.host.killGroup(pid, signal);
+    return pids;
+  }
+
+  /** Use a new config from now on (reload): new workers get it; running ones keep theirs until replaced. */
+  adopt(config: PoolConfig, socketFd: number): void {
+    this.config = config;
+    this.socketFd = socketFd;
+    this.baseEnv = buildEnv(config, this.env.base);
+  }
+
+  /** Every slot with a process, replacements included. */
+  allSlots(): Slot[] {
+    return [...this.slots, ...this.replacements.values()];
   }
 
   /** True when no slot has a process. */
   get quiescent(): boolean {
-    return this.slots.every((s) => s.pid === null);
+    return this.allSlots().every((s) => s.pid === null);
   }
 
   count(state: SlotState): number {
@@ -71,14 +217,20 @@ export class Pool {
     return 'starting';
   }
 
+  private newSlot(index: number): Slot {
+    const slot = new Slot(index, this.config, this.host, this.observer, (s) => this.spec(s));
+    slot.revision = this.revision;
+    return slot;
+  }
+
   private spec(slot: Slot): SpawnSpec {
     const env = { ...this.baseEnv, FCGID_WORKER: String(slot.index) };
     return {
       command: this.config.command,
       cwd: this.config.cwd,
       env,
-      uid: this.ids.uid,
-      gid: this.ids.gid,
+      uid: this.env.uid,
+      gid: this.env.gid,
       umask: this.config.umask,
       socketFd: this.socketFd,
       targetFd: this.config.socket_fd,

@@ -58,6 +58,8 @@ export class Slot {
   startedAt = 0;
   since = 0;
   restarts = 0;
+  /** The pool revision this slot's worker belongs to; an older one is due for a rolling restart. */
+  revision = 0;
   /** Early deaths in a row; reset once a worker counts as started. */
   failures = 0;
   lastExit: LastExit | null = null;

@@ -1,0 +1,48 @@
+// A bounded, in-memory record of what each pool's workers printed and what
+// happened to them, for `fcgictl logs [-f]`: a ring per pool, plus followers
+// that receive new entries as they come.
+
+import { Ring } from './output.js';
+
+export interface LogEntry {
+  time: string;
+  pool: string;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  /** Worker slot and pid for worker output and slot events. */
+  worker?: number;
+  pid?: number | null;
+  /** 'stdout' / 'stderr' for worker output; absent for fcgid's own events. */
+  stream?: 'stdout' | 'stderr';
+  msg: string;
+}
+
+export const LOG_RING_SIZE = 1000;
+
+export class Logbook {
+  private readonly rings = new Map<string, Ring<LogEntry>>();
+  private readonly followers = new Set<{ pool: string | null; send: (e: LogEntry) => void }>();
+
+  add(entry: LogEntry): void {
+    let ring = this.rings.get(entry.pool);
+    if (!ring) this.rings.set(entry.pool, (ring = new Ring<LogEntry>(LOG_RING_SIZE)));
+    ring.push(entry);
+    for (const f of this.followers) if (f.pool === null || f.pool === entry.pool) f.send(entry);
+  }
+
+  /** The last `n` entries of one pool, or of all pools merged by time. */
+  tail(pool: string | null, n: number): LogEntry[] {
+    const entries = pool === null ? [...this.rings.values()].flatMap((r) => r.toArray()) : (this.rings.get(pool)?.toArray() ?? []);
+    if (pool === null) entries.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    return n >= entries.length ? entries : entries.slice(entries.length - n);
+  }
+
+  follow(pool: string | null, send: (e: LogEntry) => void): () => void {
+    const f = { pool, send };
+    this.followers.add(f);
+    return () => this.followers.delete(f);
+  }
+
+  forget(pool: string): void {
+    this.rings.delete(pool);
+  }
+}
