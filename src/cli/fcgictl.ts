@@ -1,69 +1,268 @@
-// `fcgictl`: talks to a running fcgid, or straight to a FastCGI socket with
-// --address (what people use `cgi-fcgi -bind -connect` for today).
+// `fcgictl`: controls a running fcgid over its control socket, and talks
+// FastCGI straight to any socket with -a (what people use `cgi-fcgi -bind
+// -connect` for today). Every failure is one line that says what to do; exit
+// statuses are in docs/fcgictl.md.
+
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
 import { FastCGIClient, type FastCGIError } from '../fastcgi/index.js';
 import { cgiParams } from '../fastcgi/params.js';
+import type { LogEntry } from '../supervisor/logbook.js';
+import type { DaemonStatus } from '../supervisor/status.js';
+import { renderStatus } from './format.js';
 import { VERSION } from './version.js';
 
-/** Exit statuses, documented in docs/fcgictl.md. */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, UNREACHABLE: 3 } as const;
-
 function fail(err: unknown): never {
+  if (err instanceof ControlError) {
+    process.stderr.write(`fcgictl: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
   const e = err as FastCGIError;
   process.stderr.write(`fcgictl: ${e.message}\n`);
-  process.exit(e.code === 'FCGI_CONNECT_FAILED' || e.code === 'FCGI_CONNECT_TIMEOUT' ? EXIT.UNREACHABLE : EXIT.FAILED);
+  process.exit(e.code === 'FCGI_CONNECT_FAILED' || e.code === 'FCGI_CONNECT_TIMEOUT' ? EXIT.NOT_RUNNING : EXIT.FAILED);
 }
 
-function collectHeader(value: string, previous: string[]): string[] {
+function repeatable(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got ${value}`);
+  return n;
+}
+
+interface RequestOpts {
+  address?: string;
+  method: string;
+  header: string[];
+  data?: string;
+  scriptFilename?: string;
+  param: string[];
+  include?: boolean;
+  timeout: number;
 }
 
 export function fcgictlProgram(): Command {
   const program = new Command('fcgictl')
     .description('Control a running fcgid, or talk FastCGI to any socket')
     .version(VERSION, '-V, --version')
+    .option('-s, --socket <path>', 'control socket of the fcgid to talk to')
+    .option('-c, --config <file>', 'find the control socket from this fcgid config')
     .showHelpAfterError();
+
+  const control = (): ControlClient => new ControlClient(locate(program.opts<{ socket?: string; config?: string }>()));
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    async (...args: A): Promise<void> => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        fail(err);
+      }
+    };
+
+  program
+    .command('status')
+    .description('pools and workers: state, pid, uptime, restarts, last exit, RSS, CPU%')
+    .argument('[pool]', 'only this pool')
+    .option('--json', 'the status document (schema in docs/control-api.md)')
+    .option('-w, --watch [seconds]', 'redraw every N seconds (default 2) until interrupted')
+    .action(
+      run(async (pool: string | undefined, opts: { json?: boolean; watch?: string | boolean }) => {
+        const client = control();
+        const path = `/v1/status${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`;
+        const show = async (): Promise<void> => {
+          const status = await client.call<DaemonStatus>('GET', path);
+          if (opts.json) process.stdout.write(JSON.stringify(status) + '\n');
+          else {
+            if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
+            process.stdout.write(renderStatus(status, process.stdout.isTTY === true) + '\n');
+          }
+        };
+        await show();
+        if (!opts.watch) return;
+        const seconds = opts.watch === true ? 2 : Number(opts.watch);
+        for (;;) {
+          await new Promise((r) => setTimeout(r, Math.max(0.2, seconds) * 1000));
+          await show();
+        }
+      }),
+    );
+
+  program
+    .command('restart')
+    .description('rolling restart: replacements start first, old workers stop once they count as started; also clears fatal slots')
+    .argument('[pools...]', 'pools to restart (default: all)')
+    .addOption(new Option('--batch <n>', 'slots turned over at once').argParser(positiveInt))
+    .option('--hard', 'stop every worker, then start them all')
+    .action(
+      run(async (pools: string[], opts: { batch?: number; hard?: boolean }) => {
+        const r = await control().call<{ results: Array<{ pool: string; replaced: number; failed: number[] }> }>('POST', '/v1/restart', {
+          pools,
+          batch: opts.batch,
+          hard: opts.hard === true,
+        });
+        let failed = false;
+        for (const x of r.results) {
+          process.stdout.write(`${x.pool}: ${x.replaced} worker${x.replaced === 1 ? '' : 's'} replaced${x.failed.length ? `; replacements failed for slots ${x.failed.join(', ')} (old workers kept; see fcgictl logs ${x.pool})` : ''}\n`);
+          failed ||= x.failed.length > 0;
+        }
+        if (failed) process.exitCode = EXIT.FAILED;
+      }),
+    );
+
+  program
+    .command('reload')
+    .description('re-read the config; apply only what changed (an invalid file changes nothing)')
+    .action(
+      run(async () => {
+        try {
+          const r = await control().call<Record<string, unknown>>('POST', '/v1/reload');
+          process.stdout.write(`reloaded: ${JSON.stringify(r)}\n`);
+        } catch (err) {
+          if (err instanceof ControlError && err.body) {
+            process.stderr.write(`fcgictl: reload refused; fcgid keeps running the previous config:\n${err.message}\n`);
+            process.exit(EXIT.FAILED);
+          }
+          throw err;
+        }
+      }),
+    );
+
+  program
+    .command('scale')
+    .description('set the number of workers of a pool (the others keep running)')
+    .argument('<pool>')
+    .argument('<workers>', 'number of workers', positiveInt)
+    .action(run(async (pool: string, workers: number) => void (await control().call('POST', `/v1/pools/${encodeURIComponent(pool)}/scale`, { workers }))));
+
+  for (const verb of ['stop', 'start'] as const) {
+    program
+      .command(verb)
+      .description(verb === 'stop' ? "stop a pool's workers (its socket stays open: connections wait in the backlog)" : "start a stopped pool's workers")
+      .argument('<pool>')
+      .action(run(async (pool: string) => void (await control().call('POST', `/v1/pools/${encodeURIComponent(pool)}/${verb}`))));
+  }
+
+  program
+    .command('signal')
+    .description("send a signal to every worker's process group in a pool")
+    .argument('<pool>')
+    .argument('<signal>', 'e.g. HUP, SIGUSR1')
+    .action(
+      run(async (pool: string, signal: string) => {
+        const r = await control().call<{ pids: number[]; signal: string }>('POST', `/v1/pools/${encodeURIComponent(pool)}/signal`, { signal });
+        process.stdout.write(`${r.signal} sent to ${r.pids.length ? r.pids.join(', ') : 'no worker'}\n`);
+      }),
+    );
+
+  program
+    .command('logs')
+    .description("the last lines of the workers' output and of fcgid's events (kept in memory, per pool)")
+    .argument('[pool]')
+    .addOption(new Option('-n, --lines <n>', 'how many').default(100).argParser(positiveInt))
+    .option('-f, --follow', 'keep printing new lines')
+    .option('--json', 'one JSON object per line')
+    .action(
+      run(async (pool: string | undefined, opts: { lines: number; follow?: boolean; json?: boolean }) => {
+        const q = new URLSearchParams({ n: String(opts.lines) });
+        if (pool) q.set('pool', pool);
+        if (opts.follow) q.set('follow', '1');
+        await control().stream(`/v1/logs?${q}`, (line) => {
+          if (opts.json) return void process.stdout.write(line + '\n');
+          const e = JSON.parse(line) as LogEntry;
+          const who = e.worker === undefined ? e.pool : `${e.pool}/${e.worker}${e.pid ? ` ${e.pid}` : ''}`;
+          process.stdout.write(`${e.time} ${who}${e.stream ? ` ${e.stream}` : ''}: ${e.msg}\n`);
+        });
+      }),
+    );
+
+  program
+    .command('ping')
+    .description("FCGI_GET_VALUES through a pool's own socket (or any socket with -a); exit 0 when every one answers")
+    .argument('[pool]')
+    .option('-a, --address <address>', 'ask this FastCGI socket directly instead: unix:/path or tcp://host:port')
+    .addOption(new Option('--timeout <ms>', 'give up after this long (with -a)').default(5000).argParser(Number))
+    .option('--json', 'print JSON')
+    .action(
+      run(async (pool: string | undefined, opts: { address?: string; timeout: number; json?: boolean }) => {
+        if (opts.address) {
+          const client = new FastCGIClient({ address: opts.address, timeout: opts.timeout, connectTimeout: opts.timeout });
+          const values = await client.getValues();
+          if (opts.json) process.stdout.write(JSON.stringify({ address: client.label, values: Object.fromEntries(values) }) + '\n');
+          else process.stdout.write(`${client.label}: ok ${[...values].map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+          return;
+        }
+        type Ping = { pool: string; ok: boolean; ms: number; values?: Record<string, string>; error?: string };
+        let results: Ping[];
+        try {
+          results = (await control().call<{ results: Ping[] }>('GET', `/v1/ping${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`)).results;
+        } catch (err) {
+          const body = err instanceof ControlError ? (err.body as { error?: { results?: Ping[] } } | undefined) : undefined;
+          if (!body?.error?.results) throw err;
+          results = body.error.results;
+          process.exitCode = EXIT.FAILED;
+        }
+        if (opts.json) process.stdout.write(JSON.stringify({ results }) + '\n');
+        else for (const r of results) process.stdout.write(`${r.pool}: ${r.ok ? `ok in ${r.ms}ms` : `FAILED: ${r.error}`}\n`);
+      }),
+    );
 
   program
     .command('request')
-    .description('send one FastCGI request and print the response (status and headers with -i)')
+    .description("send one FastCGI request through a pool's socket (or any socket with -a) and print the response")
+    .argument('[pool]', 'pool to send it through (omit with -a)')
     .argument('<path>', 'request URI, e.g. /index.php?x=1')
-    .requiredOption('-a, --address <address>', 'FastCGI socket: unix:/path or tcp://host:port')
+    .option('-a, --address <address>', 'FastCGI socket to talk to directly: unix:/path or tcp://host:port')
     .option('-X, --method <method>', 'request method', 'GET')
-    .option('-H, --header <header>', "request header 'Name: value' (repeatable)", collectHeader, [])
+    .option('-H, --header <header>', "request header 'Name: value' (repeatable)", repeatable, [])
     .option('-d, --data <body>', 'request body, or @FILE to read it from a file')
     .option('--script-filename <path>', 'SCRIPT_FILENAME, which php-cgi and fcgiwrap need')
-    .option('-p, --param <NAME=value>', 'extra FastCGI param (repeatable)', collectHeader, [])
+    .option('-p, --param <NAME=value>', 'extra FastCGI param (repeatable)', repeatable, [])
     .option('-i, --include', 'print the status line and headers before the body')
     .addOption(new Option('--timeout <ms>', 'give up after this long without output').default(30000).argParser(Number))
-    .action(async (path: string, opts) => {
-      const body = opts.data === undefined ? undefined : opts.data.startsWith('@') ? readFileSync(opts.data.slice(1)) : Buffer.from(opts.data);
-      const headers: Record<string, string> = {};
-      for (const h of opts.header as string[]) {
-        const colon = h.indexOf(':');
-        if (colon <= 0) program.error(`fcgictl: header ${JSON.stringify(h)} should look like 'Name: value'`, { exitCode: EXIT.USAGE });
-        headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
-      }
-      const extra: Record<string, string> = {};
-      for (const p of opts.param as string[]) {
-        const eq = p.indexOf('=');
-        if (eq <= 0) program.error(`fcgictl: param ${JSON.stringify(p)} should look like NAME=value`, { exitCode: EXIT.USAGE });
-        extra[p.slice(0, eq)] = p.slice(eq + 1);
-      }
-      const client = new FastCGIClient({ address: opts.address, keepConn: false, timeout: opts.timeout });
-      try {
-        const res = await client.fetch({
-          params: cgiParams({
-            method: opts.method,
-            url: path,
-            headers,
-            contentLength: body?.length,
-            scriptFilename: opts.scriptFilename,
-            params: extra,
-          }),
-          body,
-        });
+    .action(
+      run(async (pool: string | undefined, path: string | undefined, opts: RequestOpts) => {
+        if (path === undefined) {
+          // One argument: it is the path (with -a), not a pool.
+          path = pool;
+          pool = undefined;
+        }
+        if (!path) program.error('fcgictl: request needs a PATH', { exitCode: EXIT.USAGE });
+        const url: string = path!;
+        if (!pool && !opts.address) program.error('fcgictl: request needs a POOL, or -a ADDRESS to talk to a socket directly', { exitCode: EXIT.USAGE });
+        const body: Buffer | undefined = opts.data === undefined ? undefined : opts.data.startsWith('@') ? readFileSync(opts.data.slice(1)) : Buffer.from(opts.data);
+        const headers: Record<string, string> = {};
+        for (const h of opts.header as string[]) {
+          const colon = h.indexOf(':');
+          if (colon <= 0) program.error(`fcgictl: header ${JSON.stringify(h)} should look like 'Name: value'`, { exitCode: EXIT.USAGE });
+          headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+        }
+        const params: Record<string, string> = {};
+        for (const p of opts.param as string[]) {
+          const eq = p.indexOf('=');
+          if (eq <= 0) program.error(`fcgictl: param ${JSON.stringify(p)} should look like NAME=value`, { exitCode: EXIT.USAGE });
+          params[p.slice(0, eq)] = p.slice(eq + 1);
+        }
+        if (opts.scriptFilename) params.SCRIPT_FILENAME = opts.scriptFilename;
+        let res: { status: number; statusText: string; rawHeaders: Array<[string, string]>; body: Buffer; stderr: Buffer; appStatus: number };
+        if (opts.address) {
+          const client = new FastCGIClient({ address: opts.address, keepConn: false, timeout: opts.timeout });
+          try {
+            res = await client.fetch({ params: cgiParams({ method: opts.method, url, headers, contentLength: body?.length, params }), body });
+          } finally {
+            client.close();
+          }
+        } else {
+          const r = await control().call<{ status: number; status_text: string; headers: Array<[string, string]>; body: string; stderr: string; app_status: number }>(
+            'POST',
+            `/v1/pools/${encodeURIComponent(pool!)}/request`,
+            { method: opts.method, path: url, headers, params, body: body?.toString('base64'), timeout_ms: opts.timeout },
+          );
+          res = { status: r.status, statusText: r.status_text, rawHeaders: r.headers, body: Buffer.from(r.body, 'base64'), stderr: Buffer.from(r.stderr), appStatus: r.app_status };
+        }
         if (opts.include) {
           let head = `Status: ${res.status}${res.statusText ? ' ' + res.statusText : ''}\n`;
           for (const [name, value] of res.rawHeaders) head += `${name}: ${value}\n`;
@@ -72,29 +271,13 @@ export function fcgictlProgram(): Command {
         process.stdout.write(res.body);
         if (res.stderr.length > 0) process.stderr.write(res.stderr);
         process.exitCode = res.status >= 400 || res.appStatus !== 0 ? EXIT.FAILED : EXIT.OK;
-      } catch (err) {
-        fail(err);
-      } finally {
-        client.close();
-      }
-    });
+      }),
+    );
 
   program
-    .command('ping')
-    .description('ask a FastCGI socket for FCGI_MAX_CONNS/MAX_REQS/MPXS_CONNS (FCGI_GET_VALUES); exit 0 when it answers')
-    .requiredOption('-a, --address <address>', 'FastCGI socket: unix:/path or tcp://host:port')
-    .addOption(new Option('--timeout <ms>', 'give up after this long').default(5000).argParser(Number))
-    .option('--json', 'print the values as JSON')
-    .action(async (opts) => {
-      const client = new FastCGIClient({ address: opts.address, timeout: opts.timeout, connectTimeout: opts.timeout });
-      try {
-        const values = await client.getValues();
-        if (opts.json) process.stdout.write(JSON.stringify({ address: client.label, values: Object.fromEntries(values) }) + '\n');
-        else process.stdout.write(`${client.label}: ok ${[...values].map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
-      } catch (err) {
-        fail(err);
-      }
-    });
+    .command('shutdown')
+    .description('stop every worker and the daemon (like SIGTERM)')
+    .action(run(async () => void (await control().call('POST', '/v1/shutdown'))));
 
   return program;
 }

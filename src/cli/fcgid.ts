@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { configView } from '../config/view.js';
+import { ControlServer } from '../control/server.js';
 import { Daemon, StartError } from '../supervisor/daemon.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
 import { realHost } from '../supervisor/real-host.js';
@@ -42,20 +43,36 @@ async function start(file: string): Promise<void> {
   const closed = closeInheritedFds();
   if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
   const daemon = new Daemon(config, log, realHost);
+  const control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
+  const refuse = (message: string, code: number): never => {
+    log.error({ err: message }, `cannot start: ${message}`);
+    process.stderr.write(`fcgid: ${message}\n`);
+    process.exit(code);
+  };
+  // The control socket first: if another fcgid runs this config, it answers
+  // there, and this one must not touch its workers or sockets.
+  try {
+    await control.listen();
+  } catch (err) {
+    refuse((err as Error).message, EXIT.FAILED);
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => daemon.stop(signal));
-  process.on('SIGHUP', () => log.warn('SIGHUP: config reload is not available yet; nothing changed'));
+  process.on('SIGHUP', () => {
+    daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
+  });
   try {
     await daemon.start();
   } catch (err) {
-    if (err instanceof StartError) {
-      log.error({ err: err.message }, `cannot start: ${err.message}`);
-      process.stderr.write(`fcgid: ${err.message}\n`);
-      process.exit(err.exitCode);
-    }
+    await control.close();
+    if (err instanceof StartError) refuse(err.message, err.exitCode);
     throw err;
   }
-  log.info({ version: VERSION, config: config.file }, `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}`);
+  log.info(
+    { version: VERSION, config: config.file, control: config.control.socket },
+    `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
+  );
   await daemon.stopped;
+  await control.close();
   process.exit(EXIT.OK);
 }
 

@@ -74,10 +74,12 @@ export class Pool {
     const target = this.hardPending ? 0 : this.wanted;
     while (this.slots.length < target) this.slots.push(this.newSlot(this.slots.length));
     this.slots.forEach((slot, i) => {
-      slot.want = i < target ? 'up' : 'down';
-      slot.handle({ type: slot.want === 'up' ? 'start' : 'stop' });
       const next = this.replacements.get(i);
-      if (next && slot.want === 'down') {
+      // A worker whose replacement counts as started hands over: it is wanted down.
+      const handingOver = next !== undefined && next.state === 'running';
+      slot.want = i < target && !handingOver ? 'up' : 'down';
+      slot.handle({ type: slot.want === 'up' ? 'start' : 'stop' });
+      if (next && i >= target) {
         next.want = 'down';
         next.handle({ type: 'stop' });
         if (next.pid === null) this.replacements.delete(i);
@@ -87,6 +89,7 @@ export class Pool {
       // --hard: everything is down; now start it all again, on the new revision.
       this.hardPending = false;
       for (const slot of this.slots) slot.revision = this.revision;
+      this.replacedCount = Math.min(this.slots.length, this.wanted);
       this.reconcile();
       return;
     }
@@ -102,10 +105,6 @@ export class Pool {
   private roll(): void {
     for (const [i, next] of this.replacements) {
       const old = this.slots[i]!;
-      if (next.state === 'running' && old.want === 'up') {
-        old.want = 'down';
-        old.handle({ type: 'stop' });
-      }
       if (next.state === 'running' && old.pid === null) {
         this.slots[i] = next;
         this.replacements.delete(i);

@@ -1,0 +1,312 @@
+// The control socket: HTTP/1.1 with JSON bodies on a unix socket, so that
+// `curl --unix-socket` works and nothing new is invented (DESIGN.md §6). Each
+// route is documented in docs/control-api.md. Requests only call Daemon
+// commands; a bad or oversized request gets a 4xx with a JSON error.
+
+import { chmodSync, chownSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { constants } from 'node:os';
+import { FastCGIClient } from '../fastcgi/client.js';
+import { cgiParams } from '../fastcgi/params.js';
+import { CommandError, type Daemon } from '../supervisor/daemon.js';
+import { resolveGroup } from '../supervisor/identity.js';
+import { ProcSampler, buildStatus } from '../supervisor/status.js';
+
+export const MAX_BODY = 1024 * 1024;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+type Handler = (ctx: { url: URL; body: Record<string, unknown>; params: string[]; req: http.IncomingMessage; res: http.ServerResponse }) => Promise<unknown> | unknown;
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  handler: Handler;
+}
+
+export interface ControlOptions {
+  path: string;
+  mode: number;
+  group: string | null;
+  version: string;
+}
+
+export class ControlServer {
+  private readonly server: http.Server;
+  private readonly routes: Route[];
+  private readonly sampler = new ProcSampler();
+  private readonly followers = new Set<http.ServerResponse>();
+
+  constructor(
+    private readonly daemon: Daemon,
+    private readonly options: ControlOptions,
+  ) {
+    this.routes = this.table();
+    this.server = http.createServer((req, res) => void this.dispatch(req, res));
+    // A client that sends half a request must not hold a connection forever.
+    this.server.requestTimeout = 10_000;
+    this.server.headersTimeout = 5_000;
+  }
+
+  async listen(): Promise<void> {
+    const { path } = this.options;
+    mkdirSync(dirname(path), { recursive: true });
+    await removeStale(path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, this.options.mode);
+    if (this.options.group !== null) {
+      const gid = resolveGroup(this.options.group);
+      if (gid === null) throw new Error(`control.group: no such group "${this.options.group}"`);
+      chownSync(path, -1, gid);
+    }
+  }
+
+  close(): Promise<void> {
+    for (const res of this.followers) res.end();
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private table(): Route[] {
+    const d = this.daemon;
+    const pool = (params: string[]): string => decodeURIComponent(params[0]!);
+    const r = (method: Route['method'], path: string, handler: Handler): Route => ({
+      method,
+      pattern: new RegExp(`^${path.replace(/:name/g, '([^/]+)')}$`),
+      handler,
+    });
+    return [
+      r('GET', '/v1/status', ({ url }) => {
+        const only = url.searchParams.get('pool') ?? undefined;
+        if (only !== undefined) d.pool(only);
+        return buildStatus(d, this.options.version, this.sampler, Date.now(), only);
+      }),
+      r('GET', '/v1/ping', ({ url }) => this.ping(url.searchParams.get('pool'))),
+      r('POST', '/v1/restart', async ({ body }) => {
+        const pools = optionalStrings(body, 'pools');
+        const batch = optionalInteger(body, 'batch', 1);
+        const results = await d.restart(pools, { batch, hard: body.hard === true });
+        return { results };
+      }),
+      r('POST', '/v1/reload', async () => {
+        const { plan } = await d.reload();
+        return {
+          added: plan.add.map((p) => p.name),
+          removed: plan.remove,
+          restarted: plan.restart.map((p) => p.name),
+          relistened: plan.relisten.map((p) => p.name),
+          scaled: plan.scale,
+          unchanged: plan.unchanged,
+          needs_daemon_restart: plan.needsDaemonRestart,
+        };
+      }),
+      r('POST', '/v1/pools/:name/scale', ({ params, body }) => {
+        const workers = body.workers;
+        if (typeof workers !== 'number') throw new HttpError(400, 'FCGID_BAD_REQUEST', 'expected {"workers": N}');
+        d.scale(pool(params), workers);
+        return { pool: pool(params), workers };
+      }),
+      r('POST', '/v1/pools/:name/stop', ({ params }) => (d.stopPool(pool(params)), { pool: pool(params), wanted: 0 })),
+      r('POST', '/v1/pools/:name/start', ({ params }) => (d.startPool(pool(params)), { pool: pool(params), wanted: d.pool(pool(params)).wanted })),
+      r('POST', '/v1/pools/:name/signal', ({ params, body }) => {
+        const name = typeof body.signal === 'string' ? body.signal.toUpperCase() : '';
+        const signal = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
+        if (!(signal in constants.signals)) throw new HttpError(400, 'FCGID_BAD_REQUEST', `expected {"signal": "SIGHUP"}, got ${JSON.stringify(body.signal)}`);
+        return { pool: pool(params), signal, pids: d.signalPool(pool(params), signal) };
+      }),
+      r('POST', '/v1/pools/:name/request', ({ params, body }) => this.request(pool(params), body)),
+      r('GET', '/v1/logs', ({ url, req, res }) => this.logs(url, req, res)),
+      r('POST', '/v1/shutdown', () => {
+        setImmediate(() => d.stop('a shutdown request'));
+        return { state: 'stopping' };
+      }),
+    ];
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://fcgid');
+      const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
+      if (matching.length === 0) throw new HttpError(404, 'FCGID_NO_ROUTE', `no route ${url.pathname}; see docs/control-api.md`);
+      const route = matching.find((r) => r.method === req.method);
+      if (!route) {
+        res.setHeader('Allow', matching.map((r) => r.method).join(', '));
+        throw new HttpError(405, 'FCGID_BAD_METHOD', `${req.method} is not allowed on ${url.pathname}; use ${matching.map((r) => r.method).join(' or ')}`);
+      }
+      const body = req.method === 'POST' ? await readJson(req) : {};
+      const params = route.pattern.exec(url.pathname)!.slice(1);
+      const result = await route.handler({ url, body, params, req, res });
+      if (!res.headersSent && result !== undefined) send(res, 200, result);
+    } catch (err) {
+      const e = toHttpError(err);
+      if (!res.headersSent) send(res, e.status, { error: { code: e.code, message: e.message, ...e.extra } });
+      else res.end();
+    }
+  }
+
+  private async ping(only: string | null): Promise<unknown> {
+    const pools = only === null ? [...this.daemon.pools.values()] : [this.daemon.pool(only)];
+    const results = await Promise.all(
+      pools.map(async (p) => {
+        const client = new FastCGIClient({ address: p.config.listen, connectTimeout: 2000, timeout: 2000 });
+        const started = Date.now();
+        try {
+          const values = await client.getValues();
+          return { pool: p.name, ok: true, ms: Date.now() - started, values: Object.fromEntries(values) };
+        } catch (err) {
+          return { pool: p.name, ok: false, ms: Date.now() - started, error: (err as Error).message };
+        } finally {
+          client.close();
+        }
+      }),
+    );
+    const ok = results.every((r) => r.ok);
+    if (!ok) throw new HttpError(503, 'FCGID_PING_FAILED', `no answer from ${results.filter((r) => !r.ok).map((r) => r.pool).join(', ')}`, { results });
+    return { results };
+  }
+
+  private async request(name: string, body: Record<string, unknown>): Promise<unknown> {
+    const pool = this.daemon.pool(name);
+    const path = typeof body.path === 'string' ? body.path : '/';
+    const data = typeof body.body === 'string' ? Buffer.from(body.body, 'base64') : undefined;
+    const headers = isStringMap(body.headers) ? body.headers : {};
+    const extra = isStringMap(body.params) ? body.params : {};
+    const timeout = typeof body.timeout_ms === 'number' ? body.timeout_ms : 30_000;
+    const client = new FastCGIClient({ address: pool.config.listen, keepConn: false, timeout });
+    try {
+      const r = await client.fetch({
+        params: cgiParams({ method: typeof body.method === 'string' ? body.method : 'GET', url: path, headers, contentLength: data?.length, params: extra }),
+        body: data,
+      });
+      return {
+        status: r.status,
+        status_text: r.statusText,
+        headers: r.rawHeaders,
+        body: r.body.toString('base64'),
+        stderr: r.stderr.toString('utf8'),
+        app_status: r.appStatus,
+      };
+    } catch (err) {
+      throw new HttpError(502, (err as { code?: string }).code ?? 'FCGI_ERROR', `pool ${name}: ${(err as Error).message}`);
+    } finally {
+      client.close();
+    }
+  }
+
+  private logs(url: URL, req: http.IncomingMessage, res: http.ServerResponse): undefined {
+    const pool = url.searchParams.get('pool');
+    if (pool !== null) this.daemon.pool(pool);
+    const n = Number(url.searchParams.get('n') ?? 100);
+    if (!Number.isInteger(n) || n < 0) throw new HttpError(400, 'FCGID_BAD_REQUEST', `n must be a whole number, got ${url.searchParams.get('n')}`);
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+    for (const e of this.daemon.logbook.tail(pool, n)) res.write(JSON.stringify(e) + '\n');
+    if (url.searchParams.get('follow') !== '1') {
+      res.end();
+      return;
+    }
+    this.followers.add(res);
+    const stop = this.daemon.logbook.follow(pool, (e) => {
+      // A follower that does not read is dropped rather than buffered without bound.
+      if (res.writableLength > MAX_BODY) res.destroy();
+      else res.write(JSON.stringify(e) + '\n');
+    });
+    req.socket.setTimeout(0);
+    res.on('close', () => {
+      stop();
+      this.followers.delete(res);
+    });
+    return undefined;
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof CommandError) {
+    const status = { FCGID_UNKNOWN_POOL: 404, FCGID_BAD_REQUEST: 400, FCGID_STOPPING: 409, FCGID_RELOAD_FAILED: 422 }[err.code];
+    return new HttpError(status, err.code, err.message, err.issues ? { issues: err.issues } : {});
+  }
+  return new HttpError(500, 'FCGID_INTERNAL', (err as Error)?.message ?? String(err));
+}
+
+async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY) throw new HttpError(413, 'FCGID_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, 'FCGID_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, 'FCGID_BAD_JSON', `request body is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new HttpError(400, 'FCGID_BAD_JSON', 'request body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function optionalStrings(body: Record<string, unknown>, key: string): string[] {
+  const v = body[key];
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new HttpError(400, 'FCGID_BAD_REQUEST', `"${key}" must be a list of pool names`);
+  return v as string[];
+}
+
+function optionalInteger(body: Record<string, unknown>, key: string, min: number): number | undefined {
+  const v = body[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new HttpError(400, 'FCGID_BAD_REQUEST', `"${key}" must be an integer of at least ${min}`);
+  return v;
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+/** A control socket left by a crashed fcgid is replaced; a live one means another fcgid runs this config. */
+async function removeStale(path: string): Promise<void> {
+  try {
+    if (!statSync(path).isSocket()) throw new Error(`control.socket ${path}: a file that is not a socket is in the way`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path }, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`control.socket ${path}: another fcgid is running with it; stop that one first (fcgictl -s ${path} shutdown)`);
+  unlinkSync(path);
+}

@@ -1,0 +1,141 @@
+// The status document: one JSON schema for `fcgictl status --json`, the table
+// fcgictl prints, and the control API (documented in docs/control-api.md).
+// RSS and CPU come from /proc/<pid>/stat; CPU% is over the time since the
+// previous status call (or the worker's lifetime on the first).
+
+import { readFileSync } from 'node:fs';
+import { formatAddress } from '../fastcgi/address.js';
+import type { Daemon } from './daemon.js';
+import type { Slot } from './slot.js';
+
+export const STATUS_SCHEMA_VERSION = 1;
+
+export interface SlotStatus {
+  slot: number;
+  /** "worker", or "replacement" for the new worker of a rolling restart. */
+  role: 'worker' | 'replacement';
+  pid: number | null;
+  state: string;
+  since: string;
+  uptime_ms: number | null;
+  restarts: number;
+  failures: number;
+  last_exit: { pid: number | null; code: number | null; signal: string | null; reason: string; uptime_ms: number; at: string } | null;
+  rss_bytes: number | null;
+  cpu_percent: number | null;
+  /** The last stderr lines, for a fatal slot. */
+  stderr_tail?: string[];
+}
+
+export interface PoolStatus {
+  name: string;
+  listen: string;
+  state: string;
+  workers: { wanted: number; running: number };
+  restarts: number;
+  slots: SlotStatus[];
+}
+
+export interface DaemonStatus {
+  schema: number;
+  version: string;
+  pid: number;
+  config: string;
+  state: string;
+  started_at: string;
+  uptime_ms: number;
+  pools: PoolStatus[];
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+const PAGE_SIZE = 4096;
+
+interface Sample {
+  ticks: number;
+  at: number;
+}
+
+/** Reads /proc for RSS and CPU; remembers the previous sample per pid for CPU%. */
+export class ProcSampler {
+  private previous = new Map<number, Sample>();
+
+  sample(pid: number, startedAt: number, now: number): { rss: number | null; cpu: number | null } {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return { rss: null, cpu: null };
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14, 15 (utime, stime) and 24 (rss), counted from 1 with pid and comm first.
+    const ticks = Number(f[11]) + Number(f[12]);
+    const rss = Number(f[21]) * PAGE_SIZE;
+    const prev = this.previous.get(pid);
+    const since = prev ?? { ticks: 0, at: startedAt };
+    this.previous.set(pid, { ticks, at: now });
+    const wall = (now - since.at) / 1000;
+    const cpu = wall > 0 ? Math.round((((ticks - since.ticks) / TICKS_PER_SECOND / wall) * 100) * 10) / 10 : null;
+    return { rss, cpu };
+  }
+
+  /** Forget pids that are gone, so the map does not grow with every respawn. */
+  prune(live: Set<number>): void {
+    for (const pid of this.previous.keys()) if (!live.has(pid)) this.previous.delete(pid);
+  }
+}
+
+export function buildStatus(daemon: Daemon, version: string, sampler: ProcSampler, now: number, only?: string): DaemonStatus {
+  const iso = (t: number): string => new Date(t).toISOString();
+  const live = new Set<number>();
+  const slotStatus = (slot: Slot, role: SlotStatus['role']): SlotStatus => {
+    const s = slot.pid === null ? { rss: null, cpu: null } : sampler.sample(slot.pid, slot.startedAt, now);
+    if (slot.pid !== null) live.add(slot.pid);
+    const out: SlotStatus = {
+      slot: slot.index,
+      role,
+      pid: slot.pid,
+      state: slot.state,
+      since: iso(slot.since),
+      uptime_ms: slot.pid === null ? null : now - slot.startedAt,
+      restarts: slot.restarts,
+      failures: slot.failures,
+      last_exit: slot.lastExit && {
+        pid: slot.lastExit.pid,
+        code: slot.lastExit.code,
+        signal: slot.lastExit.signal,
+        reason: slot.lastExit.reason,
+        uptime_ms: slot.lastExit.uptimeMs,
+        at: iso(slot.lastExit.at),
+      },
+      rss_bytes: s.rss,
+      cpu_percent: s.cpu,
+    };
+    if (slot.state === 'fatal') out.stderr_tail = slot.tail.toArray();
+    return out;
+  };
+  const pools: PoolStatus[] = [];
+  for (const pool of daemon.pools.values()) {
+    if (only !== undefined && pool.name !== only) continue;
+    const slots = pool.slots.map((s) => slotStatus(s, 'worker'));
+    for (const r of pool.replacements.values()) slots.push(slotStatus(r, 'replacement'));
+    pools.push({
+      name: pool.name,
+      listen: formatAddress(pool.config.listen),
+      state: pool.state,
+      workers: { wanted: pool.wanted, running: pool.slots.filter((s) => s.state === 'running').length },
+      restarts: pool.allSlots().reduce((n, s) => n + s.restarts, 0),
+      slots,
+    });
+  }
+  if (only === undefined) sampler.prune(live);
+  return {
+    schema: STATUS_SCHEMA_VERSION,
+    version,
+    pid: process.pid,
+    config: daemon.config.file,
+    state: daemon.state,
+    started_at: iso(daemon.startedAt),
+    uptime_ms: now - daemon.startedAt,
+    pools,
+  };
+}

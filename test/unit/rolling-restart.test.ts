@@ -1,0 +1,123 @@
+// Rolling and hard restarts of a pool, driven by a fake clock and fake
+// processes: replacements start first, old workers stop only once the new ones
+// count as started, and capacity never drops.
+
+import { describe, expect, it } from 'vitest';
+import { Pool } from '../../src/supervisor/pool.js';
+import type { Slot, SlotState } from '../../src/supervisor/slot.js';
+import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
+
+/** A pool wired like the daemon wires it: every state change or exit ends in a reconcile (coalesced). */
+function setup(workers: number, startSecs = 1000) {
+  const host = new FakeHost();
+  let pool!: Pool;
+  let pending = false;
+  class Reconciling extends RecordingObserver {
+    override changed(slot: Slot, from: SlotState): void {
+      super.changed(slot, from);
+      pending = true;
+    }
+    override exited(slot: Slot): void {
+      super.exited(slot);
+      pending = true;
+    }
+  }
+  const obs = new Reconciling();
+  pool = new Pool(poolConfig({ workers, start_secs: startSecs }), 7, host, obs, { base: {}, uid: null, gid: null });
+  const settle = (): void => {
+    for (let i = 0; pending && i < 100; i++) {
+      pending = false;
+      pool.reconcile();
+    }
+    if (pending) throw new Error('reconcile does not settle');
+  };
+  const step = (ms: number): void => {
+    host.advance(ms);
+    settle();
+  };
+  const exitKilled = (): void => {
+    for (const k of host.kills.splice(0)) {
+      const c = host.children.find((ch) => ch.pid === k.pid);
+      if (c && !c.exited) host.exit(k.pid, null, k.signal);
+    }
+    settle();
+  };
+  pool.scale(workers);
+  settle();
+  step(startSecs);
+  return { host, obs, pool, settle, step, exitKilled };
+}
+
+const livePids = (host: FakeHost): number[] => host.children.filter((c) => !c.exited && c.pid !== null).map((c) => c.pid!);
+
+describe('rolling restart', () => {
+  it('starts a replacement, waits until it counts as started, then stops the old worker; one slot at a time', async () => {
+    const { host, pool, step, exitKilled } = setup(2);
+    expect(pool.slots.map((s) => s.pid)).toEqual([100, 101]);
+    let done = false;
+    const result = pool.restart().then((r) => ((done = true), r));
+    // Replacement for slot 0 only (batch 1); nobody is stopped yet.
+    expect(host.spawnCount).toBe(3);
+    expect(host.kills).toEqual([]);
+    step(999);
+    expect(host.kills).toEqual([]);
+    step(1);
+    // The replacement counts as started: the old worker of slot 0 gets its stop signal.
+    expect(host.kills).toEqual([{ pid: 100, signal: 'SIGTERM' }]);
+    expect(livePids(host)).toEqual([100, 101, 102]);
+    exitKilled();
+    expect(pool.slots.map((s) => s.pid)).toEqual([102, 101]);
+    // Then slot 1.
+    expect(host.spawnCount).toBe(4);
+    step(1000);
+    expect(host.kills).toEqual([{ pid: 101, signal: 'SIGTERM' }]);
+    exitKilled();
+    expect(pool.slots.map((s) => s.pid)).toEqual([102, 103]);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(done).toBe(true);
+    expect(await result).toEqual({ pool: 'app', replaced: 2, failed: [] });
+    // Nothing more happens afterwards.
+    step(10_000);
+    expect(host.spawnCount).toBe(4);
+    expect(host.kills).toEqual([]);
+  });
+
+  it('never has fewer running workers than wanted while it rolls', () => {
+    const { host, pool, step, exitKilled } = setup(3);
+    void pool.restart({ batch: 2 });
+    for (let i = 0; i < 10; i++) {
+      expect(pool.slots.filter((s) => s.state === 'running').length).toBeGreaterThanOrEqual(3);
+      step(500);
+      exitKilled();
+    }
+    expect(new Set(pool.slots.map((s) => s.revision))).toEqual(new Set([1]));
+    expect(host.spawnCount).toBe(6);
+  });
+
+  it('keeps the old worker when its replacement dies at boot, and reports the slot', async () => {
+    const { host, pool, step, settle } = setup(1);
+    const result = pool.restart();
+    host.exit(101, 1);
+    settle();
+    step(10_000);
+    expect(pool.slots[0]!.pid).toBe(100);
+    expect(pool.slots[0]!.state).toBe('running');
+    expect(pool.replacements.size).toBe(0);
+    expect(await result).toEqual({ pool: 'app', replaced: 0, failed: [0] });
+  });
+});
+
+describe('hard restart', () => {
+  it('stops every worker, then starts them all', async () => {
+    const { host, pool, step, exitKilled } = setup(2);
+    const result = pool.restart({ hard: true });
+    expect(host.kills.map((k) => k.pid).sort()).toEqual([100, 101]);
+    expect(host.spawnCount).toBe(2);
+    exitKilled();
+    expect(host.spawnCount).toBe(4);
+    step(1000);
+    expect(pool.slots.map((s) => s.state)).toEqual(['running', 'running']);
+    expect(await result).toEqual({ pool: 'app', replaced: 2, failed: [] });
+  });
+});
