@@ -4,7 +4,7 @@
 // statuses are in docs/fcgictl.md.
 
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
 import { FastCGIClient, type FastCGIError } from '../fastcgi/index.js';
 import { cgiParams } from '../fastcgi/params.js';
@@ -29,7 +29,8 @@ function repeatable(value: string, previous: string[]): string[] {
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got ${value}`);
+  // InvalidArgumentError: commander reports it as a usage error rather than crashing with a stack trace.
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got ${value}`);
   return n;
 }
 
@@ -50,7 +51,11 @@ export function fcgictlProgram(): Command {
     .version(VERSION, '-V, --version')
     .option('-s, --socket <path>', 'control socket of the fcgid to talk to')
     .option('-c, --config <file>', 'find the control socket from this fcgid config')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Commander exits 1 on a usage error (unknown command, missing argument);
+    // fcgictl's documented status for those is 2, and 1 means "the command failed".
+    // Set before the commands are defined: subcommands inherit it.
+    .exitOverride((err) => process.exit(err.exitCode === 1 ? EXIT.USAGE : err.exitCode));
 
   const control = (): ControlClient => new ControlClient(locate(program.opts<{ socket?: string; config?: string }>()));
   const run =
@@ -214,7 +219,7 @@ export function fcgictlProgram(): Command {
     .command('request')
     .description("send one FastCGI request through a pool's socket (or any socket with -a) and print the response")
     .argument('[pool]', 'pool to send it through (omit with -a)')
-    .argument('<path>', 'request URI, e.g. /index.php?x=1')
+    .argument('[path]', 'request URI, e.g. /index.php?x=1')
     .option('-a, --address <address>', 'FastCGI socket to talk to directly: unix:/path or tcp://host:port')
     .option('-X, --method <method>', 'request method', 'GET')
     .option('-H, --header <header>', "request header 'Name: value' (repeatable)", repeatable, [])

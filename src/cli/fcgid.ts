@@ -9,7 +9,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { configView } from '../config/view.js';
 import { ControlServer } from '../control/server.js';
-import { Daemon, StartError } from '../supervisor/daemon.js';
+import { Daemon, StartError, settled, summary } from '../supervisor/daemon.js';
+import { Notifier } from '../supervisor/notify.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
 import { realHost } from '../supervisor/real-host.js';
 import { VERSION } from './version.js';
@@ -67,11 +68,31 @@ async function start(file: string): Promise<void> {
     if (err instanceof StartError) refuse(err.message, err.exitCode);
     throw err;
   }
+  // systemd: READY=1 once every pool's workers count as started (or visibly failed).
+  const notifier = new Notifier({ warn: (f, m) => log.warn(f, m), debug: (f, m) => log.debug(f, m) });
+  let ready = false;
+  const announce = (): void => {
+    notifier.status(summary(daemon));
+    if (!ready && daemon.state === 'running' && settled(daemon)) {
+      ready = true;
+      void notifier.send({ READY: '1', STATUS: summary(daemon) });
+    }
+  };
+  daemon.hooks = {
+    changed: announce,
+    reloading: () => void notifier.send({ RELOADING: '1', STATUS: 'reloading the config' }),
+    reloaded: () => void notifier.send({ READY: '1', STATUS: summary(daemon) }),
+    stopping: () => void notifier.send({ STOPPING: '1', STATUS: 'stopping workers' }),
+  };
+  const watchdogMs = notifier.startWatchdog();
+  if (watchdogMs !== null) log.info({ every_ms: watchdogMs }, `systemd watchdog: pinging every ${watchdogMs}ms`);
+  announce();
   log.info(
     { version: VERSION, config: config.file, control: config.control.socket },
     `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
   );
   await daemon.stopped;
+  notifier.stop();
   await control.close();
   process.exit(EXIT.OK);
 }

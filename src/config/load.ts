@@ -381,6 +381,12 @@ class Reader {
       this.error(node!, path, `expected unix:/path/to.sock or tcp://HOST:PORT, got ${this.describe(node)}`);
       return null;
     }
+    if (typeof v === 'string' && v.startsWith('systemd:')) {
+      const name = v.slice('systemd:'.length);
+      if (/^[A-Za-z0-9_.:-]{1,255}$/.test(name)) return { kind: 'systemd', name };
+      this.error(node!, path, `systemd:NAME needs the FileDescriptorName of a socket unit (letters, digits, "_.:-"), got ${JSON.stringify(v)}`);
+      return null;
+    }
     try {
       const a = parseAddress(v);
       return a.kind === 'unix' && !isAbsolute(a.path) ? { kind: 'unix', path: resolve(dir, a.path) } : a;

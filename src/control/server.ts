@@ -165,7 +165,7 @@ export class ControlServer {
     const pools = only === null ? [...this.daemon.pools.values()] : [this.daemon.pool(only)];
     const results = await Promise.all(
       pools.map(async (p) => {
-        const client = new FastCGIClient({ address: p.config.listen, connectTimeout: 2000, timeout: 2000 });
+        const client = new FastCGIClient({ address: this.daemon.addressOf(p.name), connectTimeout: 2000, timeout: 2000 });
         const started = Date.now();
         try {
           const values = await client.getValues();
@@ -189,7 +189,7 @@ export class ControlServer {
     const headers = isStringMap(body.headers) ? body.headers : {};
     const extra = isStringMap(body.params) ? body.params : {};
     const timeout = typeof body.timeout_ms === 'number' ? body.timeout_ms : 30_000;
-    const client = new FastCGIClient({ address: pool.config.listen, keepConn: false, timeout });
+    const client = new FastCGIClient({ address: this.daemon.addressOf(name), keepConn: false, timeout });
     try {
       const r = await client.fetch({
         params: cgiParams({ method: typeof body.method === 'string' ? body.method : 'GET', url: path, headers, contentLength: data?.length, params: extra }),

@@ -4,7 +4,9 @@
 
 export type Address =
   | { kind: 'unix'; path: string }
-  | { kind: 'tcp'; host: string; port: number };
+  | { kind: 'tcp'; host: string; port: number }
+  /** A socket systemd passes to fcgid by name (LISTEN_FDNAMES); only fcgid's config uses it. */
+  | { kind: 'systemd'; name: string };
 
 export class AddressError extends Error {
   override readonly name = 'AddressError';
@@ -42,10 +44,14 @@ function checkPort(text: string, input: string): number {
 
 export function formatAddress(address: Address): string {
   if (address.kind === 'unix') return `unix:${address.path}`;
+  if (address.kind === 'systemd') return `systemd:${address.name}`;
   return address.host.includes(':') ? `tcp://[${address.host}]:${address.port}` : `tcp://${address.host}:${address.port}`;
 }
 
 /** Options for net.connect / net.Server.listen. */
 export function netOptions(address: Address): { path: string } | { host: string; port: number } {
+  if (address.kind === 'systemd') {
+    throw new AddressError(`${formatAddress(address)} names a socket systemd passes to fcgid; connect to its real address instead`);
+  }
   return address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port };
 }

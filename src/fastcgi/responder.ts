@@ -17,7 +17,7 @@ import {
   type ServerSessionHandler,
   type ServerSessionOptions,
 } from '../protocol/index.js';
-import { parseAddress, type Address } from './address.js';
+import { netOptions, parseAddress, type Address } from './address.js';
 import { FastCGIRequest, type RequestSource } from './request.js';
 import { FastCGIResponse, type ResponseSink } from './response.js';
 
@@ -120,7 +120,11 @@ export class Responder extends EventEmitter {
           (err: Error) => onError(err),
         );
       } else {
-        this.server.listen({ host: address.host, port: address.port });
+        try {
+          this.server.listen(netOptions(address));
+        } catch (err) {
+          onError(err as NodeJS.ErrnoException);
+        }
       }
     });
   }

@@ -8,7 +8,8 @@ import { basename, dirname, extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type ConfigIssue } from '../config/load.js';
 import type { Config, PoolConfig } from '../config/types.js';
-import { formatAddress } from '../fastcgi/address.js';
+import { formatAddress, type Address } from '../fastcgi/address.js';
+import { matchPassed, passedSockets, type PassedSocket } from './activation.js';
 import type { Host } from './host.js';
 import { resolveGroup, resolveUser } from './identity.js';
 import { applySocketPermissions, closeListener, openListeners, somaxconn, type Listener } from './listeners.js';
@@ -49,6 +50,24 @@ export interface ReloadResult {
 
 type Ids = { uid: number | null; gid: number | null };
 
+export interface DaemonHooks {
+  changed(): void;
+  reloading(): void;
+  reloaded(): void;
+  stopping(): void;
+}
+
+/** One line for systemd's STATUS= and logs: "app 4/4 running, php 7/8 degraded". */
+export function summary(daemon: Daemon): string {
+  const pools = [...daemon.pools.values()].map((p) => `${p.name} ${p.slots.filter((s) => s.state === 'running').length}/${p.wanted} ${p.state}`);
+  return pools.length ? pools.join(', ') : 'no pools';
+}
+
+/** True once no pool is still starting its workers (they run, or have failed visibly). */
+export function settled(daemon: Daemon): boolean {
+  return [...daemon.pools.values()].every((p) => p.state !== 'starting');
+}
+
 /** Where the worker records of a config live: beside its control socket. */
 export function registryPath(config: Config): string {
   const ctl = config.control.socket;
@@ -71,8 +90,10 @@ export class Daemon {
   private resolveStopped!: () => void;
   /** Resolves when every worker is gone and the sockets are closed. */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
-  /** Called after every change of pool or worker state (status watchers, systemd STATUS=). */
-  onChange: () => void = () => {};
+  /** Sockets systemd passed (socket activation), read once at start-up. */
+  private readonly passed: PassedSocket[] = passedSockets();
+  /** Told about every change of pool or worker state, and the steps of a reload or stop (systemd notify). */
+  hooks: DaemonHooks = { changed: () => {}, reloading: () => {}, reloaded: () => {}, stopping: () => {} };
 
   constructor(
     config: Config,
@@ -168,6 +189,7 @@ export class Daemon {
       throw new CommandError('FCGID_RELOAD_FAILED', (err as Error).message);
     }
     this.state = 'reloading';
+    this.hooks.reloading();
     this.config = next;
     this.log.level = next.log.level;
     for (const name of plan.remove) this.retirePool(name);
@@ -197,7 +219,8 @@ export class Daemon {
     this.log.info({ plan: summarize(plan) }, `reloaded ${next.file}`);
     await Promise.all(restarts);
     if (this.state === 'reloading') this.state = 'running';
-    this.onChange();
+    this.hooks.reloaded();
+    this.hooks.changed();
     return { plan };
   }
 
@@ -206,6 +229,7 @@ export class Daemon {
     this.stopSignals++;
     if (this.stopSignals === 1) {
       this.state = 'stopping';
+      this.hooks.stopping();
       this.log.info({ signal }, `received ${signal}: stopping all workers (again to kill them at once)`);
       for (const pool of this.allPools()) {
         pool.wanted = 0;
@@ -238,21 +262,40 @@ export class Daemon {
         );
       }
     }
+    const out = new Map<string, Listener>();
+    const create: PoolConfig[] = [];
+    for (const p of pools) {
+      const given = matchPassed(p.listen, this.passed);
+      if (given) {
+        out.set(p.name, { address: given.address ?? p.listen, fd: given.fd, handle: null, owned: false });
+        this.log.info({ pool: p.name, fd: given.fd, name: given.name }, `pool ${p.name}: using the socket systemd passed as fd ${given.fd} (${given.name})`);
+      } else if (p.listen.kind === 'systemd') {
+        const names = this.passed.map((s) => s.name);
+        throw new StartError(
+          `pools.${p.name}.listen: systemd:${p.listen.name}, but systemd passed no socket of that name (${names.length ? `passed: ${names.join(', ')}` : 'none passed'}); check FileDescriptorName= in the .socket unit`,
+          2,
+        );
+      } else create.push(p);
+    }
     let listeners: Listener[];
     try {
-      listeners = await openListeners(pools.map((p) => ({ address: p.listen, backlog: p.backlog })));
+      listeners = await openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog })));
     } catch (err) {
       throw new StartError((err as Error).message);
     }
-    const out = new Map<string, Listener>();
-    pools.forEach((p, i) => out.set(p.name, listeners[i]!));
+    create.forEach((p, i) => out.set(p.name, listeners[i]!));
     try {
-      for (const p of pools) this.applyPermissions(p);
+      for (const p of create) this.applyPermissions(p);
     } catch (err) {
-      for (const l of out.values()) closeListener(l);
+      for (const l of listeners) closeListener(l);
       throw err;
     }
     return out;
+  }
+
+  /** Where a pool really listens (for a socket systemd passed, the address /proc shows). */
+  addressOf(name: string): Address {
+    return this.listeners.get(name)?.address ?? this.pool(name).config.listen;
   }
 
   private applyPermissions(p: PoolConfig): void {
@@ -309,7 +352,7 @@ export class Daemon {
       if (this.state === 'stopping') return this.checkStopped();
       if (this.retiring.has(name)) return this.checkRetired(name);
       this.pools.get(name)?.reconcile();
-      this.onChange();
+      this.hooks.changed();
     });
   }
 

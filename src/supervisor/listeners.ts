@@ -4,11 +4,11 @@
 // mode and owner, remove the file at exit.
 
 import { fork } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatAddress, type Address } from '../fastcgi/address.js';
+import { formatAddress, netOptions, type Address } from '../fastcgi/address.js';
 
 export class ListenError extends Error {
   override readonly name = 'ListenError';
@@ -18,8 +18,10 @@ export class ListenError extends Error {
 export interface Listener {
   address: Address;
   fd: number;
-  /** The raw libuv handle; holding it keeps the descriptor open. */
-  handle: { fd: number; close(): void };
+  /** The raw libuv handle that keeps the descriptor open; null for a socket systemd passed. */
+  handle: { fd: number; close(): void } | null;
+  /** fcgid created it, so fcgid removes its file at the end; false for systemd's sockets. */
+  owned: boolean;
 }
 
 const HELPER = fileURLToPath(new URL('./listen-helper.js', import.meta.url));
@@ -39,11 +41,8 @@ export async function openListeners(targets: Array<{ address: Address; backlog: 
 
 function openListener(target: { address: Address; backlog: number }): Promise<Listener> {
   const where = formatAddress(target.address);
-  const wire =
-    target.address.kind === 'unix'
-      ? { path: target.address.path, backlog: target.backlog }
-      : { host: target.address.host, port: target.address.port, backlog: target.backlog };
   return new Promise((resolve, reject) => {
+    const wire = { ...netOptions(target.address), backlog: target.backlog };
     let handle: Listener['handle'] | undefined;
     let error: ListenError | null = null;
     let stderr = '';
@@ -63,7 +62,7 @@ function openListener(target: { address: Address; backlog: number }): Promise<Li
         handle?.close();
         return reject(error);
       }
-      resolve({ address: target.address, fd: handle!.fd, handle: handle! });
+      resolve({ address: target.address, fd: handle!.fd, handle: handle!, owned: true });
     });
   });
 }
@@ -110,8 +109,15 @@ export function applySocketPermissions(path: string, mode: number | null, uid: n
 }
 
 export function closeListener(l: Listener): void {
-  l.handle.close();
-  if (l.address.kind === 'unix') {
+  if (l.handle) l.handle.close();
+  else {
+    try {
+      closeSync(l.fd);
+    } catch {
+      // already closed
+    }
+  }
+  if (l.owned && l.address.kind === 'unix') {
     try {
       unlinkSync(l.address.path);
     } catch {

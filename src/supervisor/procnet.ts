@@ -1,0 +1,103 @@
+// Reading sockets out of /proc: which socket inode a descriptor holds, and the
+// address a socket inode is bound to (/proc/net/unix, /proc/net/tcp, tcp6).
+// Used to recognise the sockets systemd passes (socket activation).
+
+import { readFileSync, readlinkSync } from 'node:fs';
+import type { Address } from '../fastcgi/address.js';
+
+/** The socket inode behind a descriptor of this process, or null when it is not a socket. */
+export function socketInode(fd: number, pid: number | 'self' = 'self'): number | null {
+  try {
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** inode → path of every bound unix socket. */
+export function unixSocketPaths(text = readOrEmpty('/proc/net/unix')): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[7]!.startsWith('/')) out.set(Number(f[6]), f.slice(7).join(' '));
+  }
+  return out;
+}
+
+/** inode → local address of every TCP socket in LISTEN state (st 0A). */
+export function tcpListeners(v4 = readOrEmpty('/proc/net/tcp'), v6 = readOrEmpty('/proc/net/tcp6')): Map<number, { host: string; port: number }> {
+  const out = new Map<number, { host: string; port: number }>();
+  for (const [text, decode] of [
+    [v4, decodeIpv4],
+    [v6, decodeIpv6],
+  ] as const) {
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '0A') continue;
+      const [hexHost, hexPort] = f[1]!.split(':');
+      out.set(Number(f[9]), { host: decode(hexHost!), port: parseInt(hexPort!, 16) });
+    }
+  }
+  return out;
+}
+
+/** /proc/net/tcp prints the address as a little-endian 32-bit word (on the machines Node runs on here). */
+function decodeIpv4(hex: string): string {
+  const n = parseInt(hex, 16);
+  return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24].join('.');
+}
+
+function decodeIpv6(hex: string): string {
+  const groups: string[] = [];
+  for (let w = 0; w < 4; w++) {
+    const word = hex.slice(w * 8, w * 8 + 8);
+    // Each 32-bit word is little-endian: reverse its bytes.
+    const bytes = word.match(/../g)!.reverse().join('');
+    groups.push(bytes.slice(0, 4), bytes.slice(4, 8));
+  }
+  const full = groups.map((g) => parseInt(g, 16).toString(16)).join(':');
+  // ::ffff:a.b.c.d and :: are what people write; compress the longest zero run.
+  const v4mapped = /^0:0:0:0:0:ffff:([0-9a-f]+):([0-9a-f]+)$/.exec(full);
+  if (v4mapped) {
+    const hi = parseInt(v4mapped[1]!, 16);
+    const lo = parseInt(v4mapped[2]!, 16);
+    return `::ffff:${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
+  return compressIpv6(full);
+}
+
+function compressIpv6(full: string): string {
+  const parts = full.split(':');
+  let best = { start: -1, len: 0 };
+  for (let i = 0; i < parts.length; ) {
+    if (parts[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < parts.length && parts[j] === '0') j++;
+    if (j - i > best.len) best = { start: i, len: j - i };
+    i = j;
+  }
+  if (best.len < 2) return full;
+  const head = parts.slice(0, best.start).join(':');
+  const tail = parts.slice(best.start + best.len).join(':');
+  return `${head}::${tail}`;
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The address a listening socket inode is bound to, if /proc shows it. */
+export function addressOfInode(inode: number, unix = unixSocketPaths(), tcp = tcpListeners()): Address | null {
+  const path = unix.get(inode);
+  if (path !== undefined) return { kind: 'unix', path };
+  const t = tcp.get(inode);
+  return t ? { kind: 'tcp', host: t.host, port: t.port } : null;
+}
