@@ -53,8 +53,10 @@ export class ControlServer {
     private readonly options: ControlOptions,
   ) {
     this.routes = this.table();
-    this.server = http.createServer((req, res) => void this.dispatch(req, res));
-    // A client that sends half a request must not hold a connection forever.
+    // A client that sends half a request must not hold a connection forever. Node
+    // checks these timeouts only every connectionsCheckingInterval (30 s by
+    // default), so without a shorter one a half-sent request lived ~30 s, not 5.
+    this.server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => void this.dispatch(req, res));
     this.server.requestTimeout = 10_000;
     this.server.headersTimeout = 5_000;
   }

@@ -11,13 +11,14 @@ import type { Config, PoolConfig } from '../config/types.js';
 import { formatAddress, type Address } from '../fastcgi/address.js';
 import { matchPassed, passedSockets, type PassedSocket } from './activation.js';
 import type { Host } from './host.js';
-import { resolveGroup, resolveUser } from './identity.js';
+import { resolveGroup, resolveIdentities, resolveUser, type Ids } from './identity.js';
 import { applySocketPermissions, closeListener, openListeners, somaxconn, type Listener } from './listeners.js';
 import { Logbook } from './logbook.js';
 import { Pool, type RestartOptions, type RestartResult } from './pool.js';
-import { Registry, processStart, type WorkerRecord } from './registry.js';
+import { Registry, sweepLeftovers } from './registry.js';
 import { planReload, type ReloadPlan } from './reload-plan.js';
-import { fmtMs, type SlotObserver } from './slot.js';
+import type { SlotObserver } from './slot.js';
+import { PoolWatcher } from './watch.js';
 
 export class StartError extends Error {
   override readonly name = 'StartError';
@@ -48,7 +49,6 @@ export interface ReloadResult {
   plan: ReloadPlan;
 }
 
-type Ids = { uid: number | null; gid: number | null };
 
 export interface DaemonHooks {
   changed(): void;
@@ -90,6 +90,8 @@ export class Daemon {
   private resolveStopped!: () => void;
   /** Resolves when every worker is gone and the sockets are closed. */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+  /** `watch:` of each pool that has one, with the patterns it was made for. */
+  private readonly watchers = new Map<string, { key: string; watcher: PoolWatcher }>();
   /** Sockets systemd passed (socket activation), read once at start-up. */
   private readonly passed: PassedSocket[] = passedSockets();
   /** Told about every change of pool or worker state, and the steps of a reload or stop (systemd notify). */
@@ -106,12 +108,42 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    const ids = resolveIdentities(this.config.pools);
+    let ids: Map<string, Ids>;
+    try {
+      ids = resolveIdentities(this.config.pools);
+    } catch (err) {
+      throw new StartError((err as Error).message, 2);
+    }
     Registry.ensureDir(this.registry.file);
-    await this.sweepLeftovers();
+    await sweepLeftovers(this.registry.file, this.host, this.log);
     const listeners = await this.openFor(this.config.pools);
     for (const p of this.config.pools) this.addPool(p, listeners.get(p.name)!, ids.get(p.name)!);
     this.state = 'running';
+    await this.syncWatchers();
+  }
+
+  /** One file watcher per pool with `watch:` globs; a change means a debounced rolling restart. */
+  private async syncWatchers(): Promise<void> {
+    const ready: Array<Promise<void>> = [];
+    for (const [name, w] of this.watchers) {
+      const p = this.pools.get(name)?.config;
+      if (!p || JSON.stringify([p.watch, p.cwd]) !== w.key) {
+        this.watchers.delete(name);
+        void w.watcher.close();
+      }
+    }
+    for (const pool of this.pools.values()) {
+      const p = pool.config;
+      if (p.watch.length === 0 || this.watchers.has(p.name)) continue;
+      const watcher = new PoolWatcher(p.watch, p.cwd, (paths) => {
+        if (this.state !== 'running' || !this.pools.has(p.name)) return;
+        this.log.info({ pool: p.name, paths }, `pool ${p.name}: ${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''} changed; rolling restart`);
+        this.restart([p.name]).catch((err: Error) => this.log.error({ pool: p.name, err: err.message }, `pool ${p.name}: restart after a file change failed`));
+      });
+      this.watchers.set(p.name, { key: JSON.stringify([p.watch, p.cwd]), watcher });
+      ready.push(watcher.ready());
+    }
+    await Promise.all(ready);
   }
 
   // --- commands (the control socket and signals call these) ---
@@ -213,6 +245,7 @@ export class Daemon {
     }
     for (const { pool, to } of plan.scale) this.pools.get(pool)!.scale(to);
     for (const p of plan.permissions) this.applyPermissions(p);
+    await this.syncWatchers();
     if (plan.needsDaemonRestart.length > 0) {
       this.log.warn({ keys: plan.needsDaemonRestart }, `reload: ${plan.needsDaemonRestart.join(', ')} take effect only when fcgid restarts`);
     }
@@ -230,6 +263,8 @@ export class Daemon {
     if (this.stopSignals === 1) {
       this.state = 'stopping';
       this.hooks.stopping();
+      for (const { watcher } of this.watchers.values()) void watcher.close();
+      this.watchers.clear();
       this.log.info({ signal }, `received ${signal}: stopping all workers (again to kill them at once)`);
       for (const pool of this.allPools()) {
         pool.wanted = 0;
@@ -400,32 +435,6 @@ export class Daemon {
       },
     };
   }
-
-  /** Stop workers a SIGKILLed predecessor left running (DESIGN.md §5, orphans). */
-  private async sweepLeftovers(): Promise<void> {
-    const left = Registry.leftovers(this.registry.file);
-    if (left.length === 0) return;
-    this.log.warn(
-      { pids: left.map((r) => r.pid) },
-      `found ${left.length} worker${left.length === 1 ? '' : 's'} left running by a previous fcgid (pids ${left.map((r) => r.pid).join(', ')}); stopping them`,
-    );
-    await Promise.all(left.map((r) => this.stopLeftover(r)));
-  }
-
-  private async stopLeftover(r: WorkerRecord): Promise<void> {
-    const gone = (): boolean => processStart(r.pid) !== r.start;
-    this.host.killGroup(r.pid, r.stop_signal);
-    const deadline = this.host.now() + r.stop_timeout;
-    for (let delay = 5; !gone(); delay = Math.min(delay * 2, 100)) {
-      if (this.host.now() >= deadline) {
-        this.log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(r.stop_timeout)} after ${r.stop_signal}; sending SIGKILL`);
-        this.host.killGroup(r.pid, 'SIGKILL');
-        while (!gone()) await new Promise((res) => setTimeout(res, 5));
-        return;
-      }
-      await new Promise((res) => setTimeout(res, delay));
-    }
-  }
 }
 
 function summarize(plan: ReloadPlan): Record<string, string[]> {
@@ -436,34 +445,4 @@ function summarize(plan: ReloadPlan): Record<string, string[]> {
     relistened: plan.relisten.map((p) => p.name),
     scaled: plan.scale.map((s) => `${s.pool} ${s.from}->${s.to}`),
   };
-}
-
-/** user/group names to ids; every problem at once (exit status 2 at start-up). */
-export function resolveIdentities(pools: readonly PoolConfig[]): Map<string, Ids> {
-  const out = new Map<string, Ids>();
-  const root = process.getuid?.() === 0;
-  const problems: string[] = [];
-  for (const p of pools) {
-    let uid: number | null = null;
-    let gid: number | null = null;
-    if ((p.user !== null || p.group !== null) && !root) {
-      problems.push(
-        `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()}); remove user/group or start fcgid as root`,
-      );
-      continue;
-    }
-    if (p.user !== null) {
-      const u = resolveUser(p.user);
-      if (!u) problems.push(`pools.${p.name}.user: no such user "${p.user}"`);
-      else ({ uid, gid } = u);
-    }
-    if (p.group !== null) {
-      const g = resolveGroup(p.group);
-      if (g === null) problems.push(`pools.${p.name}.group: no such group "${p.group}"`);
-      else gid = g;
-    }
-    out.set(p.name, { uid, gid });
-  }
-  if (problems.length > 0) throw new StartError(problems.join('\n'), 2);
-  return out;
 }

@@ -4,6 +4,12 @@
 
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Host } from './host.js';
+import { fmtMs } from './slot.js';
+
+export interface SweepLog {
+  warn(fields: object, message: string): void;
+}
 
 export interface WorkerRecord {
   pid: number;
@@ -86,5 +92,31 @@ export class Registry {
 
   static ensureDir(file: string): void {
     mkdirSync(dirname(file), { recursive: true });
+  }
+}
+
+/** Stop workers a SIGKILLed predecessor left running (DESIGN.md §5, orphans). */
+export async function sweepLeftovers(file: string, host: Host, log: SweepLog): Promise<void> {
+  const left = Registry.leftovers(file);
+  if (left.length === 0) return;
+  log.warn(
+    { pids: left.map((r) => r.pid) },
+    `found ${left.length} worker${left.length === 1 ? '' : 's'} left running by a previous fcgid (pids ${left.map((r) => r.pid).join(', ')}); stopping them`,
+  );
+  await Promise.all(left.map((r) => stopLeftover(r, host, log)));
+}
+
+async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise<void> {
+  const gone = (): boolean => processStart(r.pid) !== r.start;
+  host.killGroup(r.pid, r.stop_signal);
+  const deadline = host.now() + r.stop_timeout;
+  for (let delay = 5; !gone(); delay = Math.min(delay * 2, 100)) {
+    if (host.now() >= deadline) {
+      log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(r.stop_timeout)} after ${r.stop_signal}; sending SIGKILL`);
+      host.killGroup(r.pid, 'SIGKILL');
+      while (!gone()) await new Promise((res) => setTimeout(res, 5));
+      return;
+    }
+    await new Promise((res) => setTimeout(res, delay));
   }
 }
