@@ -55,13 +55,24 @@ export function renderStatus(status: DaemonStatus, color: boolean): string {
   const out: string[] = [`fcgid ${status.version}  pid ${status.pid}  ${status.state}  up ${duration(status.uptime_ms)}  ${status.config}`];
   for (const p of status.pools) {
     out.push('');
-    const head = [p.name, p.listen, p.state, `${p.workers.running}/${p.workers.wanted} up`, `${p.restarts} restarts`];
-    const rows: string[][] = [['  SLOT', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU%', 'LAST EXIT']];
+    const head = [
+      p.name,
+      p.listen,
+      p.state,
+      `${p.workers.running}/${p.workers.wanted} up`,
+      `${p.workers.busy} busy`,
+      `${p.workers.idle} idle`,
+      ...(p.queue === null ? [] : [`queue ${p.queue}`]),
+      `${p.restarts} restarts`,
+      ...(p.hung_kills ? [`${p.hung_kills} hung killed`] : []),
+    ];
+    const rows: string[][] = [['  SLOT', 'PID', 'STATE', 'ACTIVITY', 'UPTIME', 'RESTARTS', 'RSS', 'CPU%', 'LAST EXIT']];
     for (const s of p.slots) {
       rows.push([
         `  ${p.name}/${s.slot}${s.role === 'replacement' ? '+' : ''}`,
         s.pid === null ? '-' : String(s.pid),
         s.state,
+        s.activity === null ? '-' : `${s.activity} ${duration(s.activity_ms)}`,
         duration(s.uptime_ms),
         String(s.restarts),
         bytes(s.rss_bytes),

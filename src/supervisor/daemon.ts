@@ -19,6 +19,8 @@ import { Registry, sweepLeftovers } from './registry.js';
 import { planReload, type ReloadPlan } from './reload-plan.js';
 import type { SlotObserver } from './slot.js';
 import { PoolWatcher } from './watch.js';
+import { Scoreboard, type PoolActivity } from './scoreboard.js';
+import { fmtMs } from './slot.js';
 
 export class StartError extends Error {
   override readonly name = 'StartError';
@@ -49,6 +51,9 @@ export interface ReloadResult {
   plan: ReloadPlan;
 }
 
+
+/** How often the scoreboard looks at the workers (its cost is in docs/benchmarks.md). */
+export const SCAN_INTERVAL_MS = 1000;
 
 export interface DaemonHooks {
   changed(): void;
@@ -92,6 +97,12 @@ export class Daemon {
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
   /** `watch:` of each pool that has one, with the patterns it was made for. */
   private readonly watchers = new Map<string, { key: string; watcher: PoolWatcher }>();
+  /** What each worker was doing at the last scan (DESIGN.md §5: busy, idle, progress), by pool. */
+  activity = new Map<string, PoolActivity>();
+  private readonly scoreboard = new Scoreboard();
+  private scanTimer: NodeJS.Timeout | null = null;
+  /** Workers stopped as hung, by pool, for status and metrics. */
+  readonly hungKills = new Map<string, number>();
   /** Sockets systemd passed (socket activation), read once at start-up. */
   private readonly passed: PassedSocket[] = passedSockets();
   /** Told about every change of pool or worker state, and the steps of a reload or stop (systemd notify). */
@@ -120,6 +131,30 @@ export class Daemon {
     for (const p of this.config.pools) this.addPool(p, listeners.get(p.name)!, ids.get(p.name)!);
     this.state = 'running';
     await this.syncWatchers();
+    this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
+    this.scanTimer.unref();
+  }
+
+  /** One pass of the scoreboard, then idle_timeout: a busy worker silent that long is hung. */
+  scan(): void {
+    const now = this.host.now();
+    const probes = [...this.pools.values()].flatMap((pool) => {
+      const listener = this.listeners.get(pool.name);
+      const pids = pool.allSlots().flatMap((s) => (s.pid !== null && (s.state === 'running' || s.state === 'starting') ? [s.pid] : []));
+      return listener ? [{ name: pool.name, listenerFd: listener.fd, pids }] : [];
+    });
+    this.activity = this.scoreboard.scan(now, probes);
+    for (const pool of this.pools.values()) {
+      const limit = pool.config.idle_timeout;
+      const seen = this.activity.get(pool.name);
+      if (limit <= 0 || !seen) continue;
+      for (const slot of pool.allSlots()) {
+        const a = slot.pid === null ? undefined : seen.workers.get(slot.pid);
+        if (!a || a.activity !== 'busy' || a.eventLoop || now - a.lastProgress < limit) continue;
+        this.hungKills.set(pool.name, (this.hungKills.get(pool.name) ?? 0) + 1);
+        slot.stopHung(`busy for ${fmtMs(now - a.since)} with no I/O progress for ${fmtMs(now - a.lastProgress)} (idle_timeout ${fmtMs(limit)})`);
+      }
+    }
   }
 
   /** One file watcher per pool with `watch:` globs; a change means a debounced rolling restart. */
@@ -263,6 +298,7 @@ export class Daemon {
     if (this.stopSignals === 1) {
       this.state = 'stopping';
       this.hooks.stopping();
+      if (this.scanTimer) clearInterval(this.scanTimer);
       for (const { watcher } of this.watchers.values()) void watcher.close();
       this.watchers.clear();
       this.log.info({ signal }, `received ${signal}: stopping all workers (again to kill them at once)`);

@@ -2,7 +2,7 @@
 // address a socket inode is bound to (/proc/net/unix, /proc/net/tcp, tcp6).
 // Used to recognise the sockets systemd passes (socket activation).
 
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Address } from '../fastcgi/address.js';
 
 /** The socket inode behind a descriptor of this process, or null when it is not a socket. */
@@ -100,4 +100,86 @@ export function addressOfInode(inode: number, unix = unixSocketPaths(), tcp = tc
   if (path !== undefined) return { kind: 'unix', path };
   const t = tcp.get(inode);
   return t ? { kind: 'tcp', host: t.host, port: t.port } : null;
+}
+
+/** One row of /proc/net/unix or /proc/net/tcp{,6}, as the scoreboard needs it. */
+export interface SocketRow {
+  inode: number;
+  /** unix: the bound path (accepted sockets show their listener's); tcp: host and port. */
+  path?: string;
+  host?: string;
+  port?: number;
+  /** tcp state (0A = LISTEN) or unix state (01 = unconnected/listening, 03 = connected). */
+  state: string;
+  /** tcp only: for a LISTEN row, the accept queue length. */
+  rxQueue?: number;
+}
+
+export function unixRows(text = readOrEmpty('/proc/net/unix')): SocketRow[] {
+  const out: SocketRow[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[7]!.startsWith('/')) out.push({ inode: Number(f[6]), path: f.slice(7).join(' '), state: f[5]! });
+  }
+  return out;
+}
+
+export function tcpRows(v4 = readOrEmpty('/proc/net/tcp'), v6 = readOrEmpty('/proc/net/tcp6')): SocketRow[] {
+  const out: SocketRow[] = [];
+  for (const [text, decode] of [
+    [v4, decodeIpv4],
+    [v6, decodeIpv6],
+  ] as const) {
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const [hexHost, hexPort] = f[1]!.split(':');
+      const [, rx] = f[4]!.split(':');
+      out.push({ inode: Number(f[9]), host: decode(hexHost!), port: parseInt(hexPort!, 16), state: f[3]!, rxQueue: parseInt(rx!, 16) });
+    }
+  }
+  return out;
+}
+
+/** Every socket inode a process holds, by descriptor. */
+export function socketFds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.set(Number(fd), Number(m[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** rchar + wchar from /proc/<pid>/io: grows while the process reads or writes anything. */
+export function ioCounter(pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const r = /^rchar:\s+(\d+)/m.exec(text);
+    const w = /^wchar:\s+(\d+)/m.exec(text);
+    return r && w ? Number(r[1]) + Number(w[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The system call a process is blocked in and its first argument, from /proc/<pid>/syscall; null when running or unknown. */
+export function blockedIn(pid: number): { nr: number; arg0: number } | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/syscall`, 'utf8').trim().split(' ');
+    if (f[0] === 'running' || f.length < 2) return null;
+    return { nr: Number(f[0]), arg0: Number(f[1]) };
+  } catch {
+    return null;
+  }
 }

@@ -22,7 +22,7 @@ export type SlotEventType = SlotEvent['type'];
 export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'exit', 'started', 'retry', 'kill'];
 
 /** Why a worker's process ended, as operators read it in logs and status. */
-export type ExitReason = 'stopped by fcgid' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
+export type ExitReason = 'stopped by fcgid' | 'hung' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
 
 export interface LastExit {
   pid: number | null;
@@ -67,6 +67,8 @@ export class Slot {
 
   private timer: Timer | null = null;
   private stopRequested = false;
+  /** Why fcgid stopped this worker, recorded before the signal is sent (php-fpm marks its kills the same way). */
+  private stopCause: 'hung' | null = null;
   /** The restart policy let the last worker go for good; a later reconcile must not revive it (reset() does). */
   private finished = false;
   /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
@@ -96,6 +98,7 @@ export class Slot {
   spawn(): void {
     this.cancelTimer();
     this.stopRequested = false;
+    this.stopCause = null;
     const now = this.host.now();
     this.startedAt = now;
     const generation = ++this.generation;
@@ -135,6 +138,22 @@ export class Slot {
     this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.handle({ type: 'kill' }));
   }
 
+  /**
+   * The worker holds a request and shows no progress (DESIGN.md §4): log it,
+   * stop it (stop_signal, SIGKILL after stop_timeout) and replace it at once,
+   * without a backoff penalty.
+   */
+  stopHung(detail: string): void {
+    if ((this.state !== 'running' && this.state !== 'starting') || this.pid === null) return;
+    this.stopCause = 'hung';
+    this.observer.log(
+      'warn',
+      { slot: this.label, pid: this.pid, reason: 'hung' },
+      `worker ${this.label} pid ${this.pid} is hung: ${detail}; stopping it with ${this.pool.stop_signal} (SIGKILL after ${fmtMs(this.pool.stop_timeout)}) and starting a replacement`,
+    );
+    this.requestStop();
+  }
+
   forceKill(): void {
     this.timer = null;
     if (this.pid === null) return;
@@ -150,7 +169,7 @@ export class Slot {
     const reason: ExitReason = event.error
       ? 'spawn failed'
       : this.stopRequested
-        ? 'stopped by fcgid'
+        ? (this.stopCause ?? 'stopped by fcgid')
         : early
           ? 'exited early'
           : event.signal !== null || event.code !== 0
@@ -174,7 +193,7 @@ export class Slot {
       this.observer.log('info', fields, `${what}; not restarting: it is wanted down`);
       return;
     }
-    if (reason === 'stopped by fcgid') {
+    if (reason === 'stopped by fcgid' || reason === 'hung') {
       this.observer.log('info', fields, `${what}; starting a replacement now`);
       this.restarts++;
       this.spawn();

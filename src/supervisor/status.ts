@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { formatAddress } from '../fastcgi/address.js';
 import type { Daemon } from './daemon.js';
+import type { PoolActivity } from './scoreboard.js';
 import type { Slot } from './slot.js';
 
 export const STATUS_SCHEMA_VERSION = 1;
@@ -23,6 +24,11 @@ export interface SlotStatus {
   last_exit: { pid: number | null; code: number | null; signal: string | null; reason: string; uptime_ms: number; at: string } | null;
   rss_bytes: number | null;
   cpu_percent: number | null;
+  /** From the scoreboard: idle, busy (holds a request) or waiting (holds the web server's connection, blocked reading it); null when not running. */
+  activity: 'idle' | 'busy' | 'waiting' | null;
+  /** How long the worker has been in that activity, and since its last I/O progress. */
+  activity_ms: number | null;
+  progress_ms: number | null;
   /** The last stderr lines, for a fatal slot. */
   stderr_tail?: string[];
 }
@@ -31,8 +37,11 @@ export interface PoolStatus {
   name: string;
   listen: string;
   state: string;
-  workers: { wanted: number; running: number };
+  workers: { wanted: number; running: number; busy: number; idle: number };
+  /** Connections waiting to be accepted (TCP listeners; null where /proc does not show it). */
+  queue: number | null;
   restarts: number;
+  hung_kills: number;
   slots: SlotStatus[];
 }
 
@@ -87,7 +96,8 @@ export class ProcSampler {
 export function buildStatus(daemon: Daemon, version: string, sampler: ProcSampler, now: number, only?: string): DaemonStatus {
   const iso = (t: number): string => new Date(t).toISOString();
   const live = new Set<number>();
-  const slotStatus = (slot: Slot, role: SlotStatus['role']): SlotStatus => {
+  const slotStatus = (slot: Slot, role: SlotStatus['role'], seen: PoolActivity | undefined): SlotStatus => {
+    const a = slot.pid === null ? undefined : seen?.workers.get(slot.pid);
     const s = slot.pid === null ? { rss: null, cpu: null } : sampler.sample(slot.pid, slot.startedAt, now);
     if (slot.pid !== null) live.add(slot.pid);
     const out: SlotStatus = {
@@ -109,6 +119,9 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
       },
       rss_bytes: s.rss,
       cpu_percent: s.cpu,
+      activity: a?.activity ?? null,
+      activity_ms: a ? now - a.since : null,
+      progress_ms: a ? now - a.lastProgress : null,
     };
     if (slot.state === 'fatal') out.stderr_tail = slot.tail.toArray();
     return out;
@@ -116,14 +129,22 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
   const pools: PoolStatus[] = [];
   for (const pool of daemon.pools.values()) {
     if (only !== undefined && pool.name !== only) continue;
-    const slots = pool.slots.map((s) => slotStatus(s, 'worker'));
-    for (const r of pool.replacements.values()) slots.push(slotStatus(r, 'replacement'));
+    const seen = daemon.activity.get(pool.name);
+    const slots = pool.slots.map((s) => slotStatus(s, 'worker', seen));
+    for (const r of pool.replacements.values()) slots.push(slotStatus(r, 'replacement', seen));
     pools.push({
       name: pool.name,
       listen: formatAddress(pool.config.listen),
       state: pool.state,
-      workers: { wanted: pool.wanted, running: pool.slots.filter((s) => s.state === 'running').length },
+      workers: {
+        wanted: pool.wanted,
+        running: pool.slots.filter((s) => s.state === 'running').length,
+        busy: slots.filter((s) => s.activity === 'busy').length,
+        idle: slots.filter((s) => s.activity === 'idle' || s.activity === 'waiting').length,
+      },
+      queue: seen?.queue ?? null,
       restarts: pool.allSlots().reduce((n, s) => n + s.restarts, 0),
+      hung_kills: daemon.hungKills.get(pool.name) ?? 0,
       slots,
     });
   }
