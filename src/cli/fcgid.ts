@@ -8,7 +8,10 @@ import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { configView } from '../config/view.js';
+import http from 'node:http';
+import { metricsServer } from '../control/metrics.js';
 import { ControlServer } from '../control/server.js';
+import { formatAddress, netOptions } from '../fastcgi/address.js';
 import { Daemon, StartError, settled, summary } from '../supervisor/daemon.js';
 import { Notifier } from '../supervisor/notify.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
@@ -68,6 +71,19 @@ async function start(file: string): Promise<void> {
     if (err instanceof StartError) refuse(err.message, err.exitCode);
     throw err;
   }
+  let metrics: http.Server | null = null;
+  if (config.metrics.listen !== null) {
+    metrics = metricsServer(daemon);
+    const where = config.metrics.listen;
+    await new Promise<void>((resolve) => {
+      metrics!.once('error', (err: NodeJS.ErrnoException) => {
+        log.error({ err: err.message }, `metrics.listen ${formatAddress(where)}: ${err.code ?? err.message}; metrics stay available on the control socket`);
+        metrics = null;
+        resolve();
+      });
+      metrics!.listen(netOptions(where), () => resolve());
+    });
+  }
   // systemd: READY=1 once every pool's workers count as started (or visibly failed).
   const notifier = new Notifier({ warn: (f, m) => log.warn(f, m), debug: (f, m) => log.debug(f, m) });
   let ready = false;
@@ -93,6 +109,8 @@ async function start(file: string): Promise<void> {
   );
   await daemon.stopped;
   notifier.stop();
+  await notifier.flushed();
+  metrics?.close();
   await control.close();
   process.exit(EXIT.OK);
 }

@@ -17,6 +17,7 @@ import {
   type Config,
   type ControlConfig,
   type LogConfig,
+  type MetricsConfig,
   type PoolConfig,
 } from './types.js';
 import { parseDuration, parseMode, parseSignal, parseSize, type Parsed } from './units.js';
@@ -50,7 +51,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const TOP_KEYS = ['control', 'log', 'pools'] as const;
+const TOP_KEYS = ['control', 'log', 'metrics', 'pools'] as const;
+const METRICS_KEYS = ['listen'] as const;
 const CONTROL_KEYS = ['socket', 'mode', 'group'] as const;
 const LOG_KEYS = ['level', 'file'] as const;
 const POOL_KEYS = ['command', 'listen', 'cwd', ...Object.keys(POOL_DEFAULTS)] as const;
@@ -88,9 +90,10 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const dir = dirname(file);
   const control = readControl(r, top?.get('control'), file, options);
   const log = readLog(r, top?.get('log'), dir);
+  const metrics = readMetrics(r, top?.get('metrics'), dir);
   const pools = readPools(r, top?.get('pools'), dir);
   if (r.issues.length > 0) throw new ConfigError(r.issues);
-  return { file, control, log, pools };
+  return { file, control, log, metrics, pools };
 }
 
 // --- sections ---
@@ -102,6 +105,18 @@ function readControl(r: Reader, node: Node | undefined, file: string, options: L
     mode: r.mode(m?.get('mode'), 'control.mode') ?? 0o600,
     group: r.string(m?.get('group'), 'control.group'),
   };
+}
+
+function readMetrics(r: Reader, node: Node | undefined, dir: string): MetricsConfig {
+  const m = r.map(node, 'metrics', METRICS_KEYS, true);
+  const listen = m?.get('listen');
+  if (listen === undefined || (isScalar(listen) && listen.value === null)) return { listen: null };
+  const address = r.address(listen, 'metrics.listen', null, dir);
+  if (address?.kind === 'systemd') {
+    r.error(listen, 'metrics.listen', 'expected tcp://HOST:PORT or unix:/path; systemd:NAME is for pools');
+    return { listen: null };
+  }
+  return { listen: address };
 }
 
 function readLog(r: Reader, node: Node | undefined, dir: string): LogConfig {
@@ -183,7 +198,8 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     socket_group: r.string(m.get('socket_group'), `${at}.socket_group`) ?? d.socket_group,
     backlog: r.integer(m.get('backlog'), `${at}.backlog`, 1) ?? d.backlog,
     allowed_clients: r.stringList(m.get('allowed_clients'), `${at}.allowed_clients`) ?? d.allowed_clients,
-    workers: r.integer(m.get('workers'), `${at}.workers`, 1) ?? d.workers,
+    ...readSize(r, m, at, d.workers),
+    spare_idle_timeout: r.unit(m.get('spare_idle_timeout'), `${at}.spare_idle_timeout`, parseDuration) ?? d.spare_idle_timeout,
     idle_timeout: r.unit(m.get('idle_timeout'), `${at}.idle_timeout`, parseDuration) ?? d.idle_timeout,
     start_secs: r.unit(m.get('start_secs'), `${at}.start_secs`, parseDuration) ?? d.start_secs,
     start_retries: r.integer(m.get('start_retries'), `${at}.start_retries`, 0) ?? d.start_retries,
@@ -195,6 +211,24 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     watch: r.stringList(m.get('watch'), `${at}.watch`) ?? d.watch,
   };
   return command && listen ? pool : null;
+}
+
+/** `workers: N` for a fixed pool, or `min_workers`/`max_workers` for a dynamic one; not both. */
+function readSize(r: Reader, m: Map<string, Node>, at: string, fallback: number): Pick<PoolConfig, 'workers' | 'min_workers' | 'max_workers'> {
+  const workers = r.integer(m.get('workers'), `${at}.workers`, 1);
+  const min = r.integer(m.get('min_workers'), `${at}.min_workers`, 1);
+  const max = r.integer(m.get('max_workers'), `${at}.max_workers`, 1);
+  if (min === null && max === null) return { workers: workers ?? fallback, min_workers: null, max_workers: null };
+  if (workers !== null) {
+    r.error(m.get('workers')!, `${at}.workers`, 'a pool has either workers (fixed) or min_workers/max_workers (dynamic), not both');
+  }
+  if (max === null) {
+    r.error(m.get('min_workers')!, `${at}.max_workers`, 'missing; a dynamic pool needs max_workers (min_workers defaults to 1)');
+    return { workers: min ?? 1, min_workers: min, max_workers: null };
+  }
+  const lo = min ?? 1;
+  if (lo > max) r.error(m.get('min_workers')!, `${at}.min_workers`, `expected at most max_workers (${max}), got ${lo}`);
+  return { workers: Math.max(lo, 1), min_workers: lo, max_workers: max };
 }
 
 function defaultControlSocket(file: string, options: LoadOptions): string {

@@ -37,7 +37,13 @@ export interface PoolConfig {
   socket_group: string | null;
   backlog: number;
   allowed_clients: string[];
+  /** A fixed pool's size; for a dynamic pool, where it starts (min_workers). */
   workers: number;
+  /** A dynamic pool: spawn while every worker is busy, up to max_workers; stop spare idle ones down to min_workers. Null for a fixed pool. */
+  min_workers: number | null;
+  max_workers: number | null;
+  /** Milliseconds a spare worker of a dynamic pool may stay idle before it is stopped (php-fpm pm.process_idle_timeout, FcgidIdleTimeout). */
+  spare_idle_timeout: number;
   /** Milliseconds; 0 = off. A busy worker silent this long is hung (DESIGN.md §4). */
   idle_timeout: number;
   start_secs: number;
@@ -52,11 +58,17 @@ export interface PoolConfig {
   watch: string[];
 }
 
+export interface MetricsConfig {
+  /** A TCP address serving GET /metrics (Prometheus text format) for scrapers; null: only on the control socket. */
+  listen: Address | null;
+}
+
 export interface Config {
   /** Absolute path of the file this came from. */
   file: string;
   control: ControlConfig;
   log: LogConfig;
+  metrics: MetricsConfig;
   pools: PoolConfig[];
 }
 
@@ -74,6 +86,9 @@ export const POOL_DEFAULTS = {
   backlog: 511,
   allowed_clients: [],
   workers: 1,
+  min_workers: null,
+  max_workers: null,
+  spare_idle_timeout: 10_000,
   idle_timeout: 0,
   start_secs: 1000,
   start_retries: 5,

@@ -29,6 +29,7 @@ function poolView(p: PoolConfig): Record<string, unknown> {
     start_secs: formatDuration(p.start_secs),
     stop_timeout: formatDuration(p.stop_timeout),
     max_lifetime: formatDuration(p.max_lifetime),
+    spare_idle_timeout: formatDuration(p.spare_idle_timeout),
   };
 }
 
@@ -36,6 +37,7 @@ export function configView(config: Config): Record<string, unknown> {
   return {
     control: { ...config.control, mode: formatMode(config.control.mode) },
     log: config.log,
+    metrics: { listen: config.metrics.listen === null ? null : formatAddress(config.metrics.listen) },
     pools: Object.fromEntries(config.pools.map((p) => [p.name, poolView(p)])),
   };
 }

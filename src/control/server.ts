@@ -13,6 +13,7 @@ import { cgiParams } from '../fastcgi/params.js';
 import { CommandError, type Daemon } from '../supervisor/daemon.js';
 import { resolveGroup } from '../supervisor/identity.js';
 import { ProcSampler, buildStatus } from '../supervisor/status.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 
 export const MAX_BODY = 1024 * 1024;
 
@@ -135,6 +136,10 @@ export class ControlServer {
       }),
       r('POST', '/v1/pools/:name/request', ({ params, body }) => this.request(pool(params), body)),
       r('GET', '/v1/logs', ({ url, req, res }) => this.logs(url, req, res)),
+      r('GET', '/metrics', ({ res }) => {
+        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE }).end(renderMetrics(d));
+        return undefined;
+      }),
       r('POST', '/v1/shutdown', () => {
         setImmediate(() => d.stop('a shutdown request'));
         return { state: 'stopping' };

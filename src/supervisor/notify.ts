@@ -86,6 +86,15 @@ export class Notifier {
     if (this.statusTimer) clearTimeout(this.statusTimer);
   }
 
+  /**
+   * Resolves once every message sent so far is out. Await it before exiting:
+   * a message queued behind one in flight (STOPPING=1 behind a STATUS=) is not
+   * even spawned yet, and would be lost.
+   */
+  flushed(): Promise<void> {
+    return this.chain;
+  }
+
   private warnOnce(message: string): void {
     if (this.warned) return;
     this.warned = true;

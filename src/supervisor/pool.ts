@@ -162,6 +162,19 @@ export class Pool {
     for (const w of this.waiters.splice(0)) w(result);
   }
 
+  /**
+   * Replace one worker for a limit (max_memory, max_lifetime), the way a rolling
+   * restart does: its replacement starts first, so capacity never drops.
+   */
+  recycle(slot: Slot, why: string): boolean {
+    if (slot.state !== 'running' || this.slots[slot.index] !== slot || this.replacements.has(slot.index)) return false;
+    slot.revision = -1;
+    slot.markRecycled();
+    this.observer.log('info', { slot: slot.label, pid: slot.pid, reason: 'recycled' }, `worker ${slot.label} pid ${slot.pid} ${why}; recycling it (its replacement starts first)`);
+    this.reconcile();
+    return true;
+  }
+
   scale(workers: number): void {
     this.configured = workers;
     this.wanted = workers;

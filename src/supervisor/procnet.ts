@@ -17,12 +17,7 @@ export function socketInode(fd: number, pid: number | 'self' = 'self'): number |
 
 /** inode → path of every bound unix socket. */
 export function unixSocketPaths(text = readOrEmpty('/proc/net/unix')): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 8 && f[7]!.startsWith('/')) out.set(Number(f[6]), f.slice(7).join(' '));
-  }
-  return out;
+  return new Map(unixRows(text).map((r) => [r.inode, r.path!]));
 }
 
 /** inode → local address of every TCP socket in LISTEN state (st 0A). */
@@ -118,11 +113,18 @@ export interface SocketRow {
 export function unixRows(text = readOrEmpty('/proc/net/unix')): SocketRow[] {
   const out: SocketRow[] = [];
   for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 8 && f[7]!.startsWith('/')) out.push({ inode: Number(f[6]), path: f.slice(7).join(' '), state: f[5]! });
+    const m = UNIX_ROW.exec(line);
+    if (m) out.push({ inode: Number(m[2]), path: m[3]!, state: m[1]! });
   }
   return out;
 }
+
+/**
+ * Num: RefCount Protocol Flags Type St Inode, then one space and the path
+ * verbatim (unix_seq_show in net/unix/af_unix.c), so a path keeps its runs of
+ * spaces. Abstract names ('@…') and unbound sockets are left out.
+ */
+const UNIX_ROW = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s+(\d+) (\/.*)$/;
 
 export function tcpRows(v4 = readOrEmpty('/proc/net/tcp'), v6 = readOrEmpty('/proc/net/tcp6')): SocketRow[] {
   const out: SocketRow[] = [];
@@ -179,6 +181,16 @@ export function blockedIn(pid: number): { nr: number; arg0: number } | null {
     const f = readFileSync(`/proc/${pid}/syscall`, 'utf8').trim().split(' ');
     if (f[0] === 'running' || f.length < 2) return null;
     return { nr: Number(f[0]), arg0: Number(f[1]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size in bytes, from the second field of /proc/<pid>/statm (pages). */
+export function residentBytes(pid: number, pageSize = 4096): number | null {
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    return Number.isFinite(pages) ? pages * pageSize : null;
   } catch {
     return null;
   }

@@ -25,7 +25,7 @@ export interface ReloadPlan {
 /** Keys that only affect the listening socket, never how a worker starts. */
 const SOCKET_KEYS = ['listen', 'socket_fd', 'backlog', 'socket_mode', 'socket_owner', 'socket_group'] as const;
 /** Keys read by fcgid about a running worker; a change applies without restarting it. */
-const LIVE_KEYS = ['workers', 'idle_timeout', 'max_memory', 'max_lifetime', 'watch'] as const;
+const LIVE_KEYS = ['workers', 'min_workers', 'max_workers', 'spare_idle_timeout', 'idle_timeout', 'max_memory', 'max_lifetime', 'watch'] as const;
 
 function workerShape(p: PoolConfig): string {
   const copy: Record<string, unknown> = { ...p };

@@ -7,7 +7,7 @@
 // and do not count. Progress is /proc/<pid>/io growing.
 
 import type { Address } from '../fastcgi/address.js';
-import { blockedIn, ioCounter, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { blockedIn, ioCounter, residentBytes, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -32,6 +32,8 @@ export interface WorkerActivity {
   /** In an event loop's wait: alive even when silent, so never called hung. */
   eventLoop: boolean;
   connections: number;
+  /** Resident memory in bytes (/proc/<pid>/statm), for max_memory; null when unreadable. */
+  rss: number | null;
 }
 
 export interface PoolProbe {
@@ -107,6 +109,7 @@ export class Scoreboard {
       lastProgress: !prev || prev.activity !== activity || (io !== null && io !== prev.io) ? now : prev.lastProgress,
       eventLoop,
       connections: held.length,
+      rss: residentBytes(pid),
       io,
     };
     this.tracked.set(pid, next);

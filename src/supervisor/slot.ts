@@ -22,7 +22,7 @@ export type SlotEventType = SlotEvent['type'];
 export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'exit', 'started', 'retry', 'kill'];
 
 /** Why a worker's process ended, as operators read it in logs and status. */
-export type ExitReason = 'stopped by fcgid' | 'hung' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
+export type ExitReason = 'stopped by fcgid' | 'hung' | 'recycled' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
 
 export interface LastExit {
   pid: number | null;
@@ -68,7 +68,7 @@ export class Slot {
   private timer: Timer | null = null;
   private stopRequested = false;
   /** Why fcgid stopped this worker, recorded before the signal is sent (php-fpm marks its kills the same way). */
-  private stopCause: 'hung' | null = null;
+  private stopCause: 'hung' | 'recycled' | null = null;
   /** The restart policy let the last worker go for good; a later reconcile must not revive it (reset() does). */
   private finished = false;
   /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
@@ -154,6 +154,11 @@ export class Slot {
     this.requestStop();
   }
 
+  /** This worker is being replaced for a limit (max_memory, max_lifetime): its exit reads 'recycled'. */
+  markRecycled(): void {
+    this.stopCause = 'recycled';
+  }
+
   forceKill(): void {
     this.timer = null;
     if (this.pid === null) return;
@@ -190,10 +195,10 @@ export class Slot {
 
     if (this.want === 'down') {
       this.changeState('exited');
-      this.observer.log('info', fields, `${what}; not restarting: it is wanted down`);
+      this.observer.log('info', fields, `${what}; ${reason === 'recycled' ? 'its replacement has taken over' : 'not restarting: it is wanted down'}`);
       return;
     }
-    if (reason === 'stopped by fcgid' || reason === 'hung') {
+    if (reason === 'stopped by fcgid' || reason === 'hung' || reason === 'recycled') {
       this.observer.log('info', fields, `${what}; starting a replacement now`);
       this.restarts++;
       this.spawn();

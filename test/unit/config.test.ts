@@ -35,7 +35,7 @@ function configError(text: string): ConfigError {
 }
 
 const EXPECTED_POOL_KEYS =
-  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, idle_timeout, start_secs, start_retries, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
+  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
 
 const POSITIVE = 'expected a positive integer';
 const DURATION = 'expected a duration such as 250ms, 30s, 5m, 1h or a number of seconds';
@@ -55,9 +55,13 @@ const BAD: Array<[string, string, string]> = [
   ['unknown pool key near "workers"', pool('    worker: 5'), 'app.yaml:5: pools.app.worker: unknown key; did you mean "workers"?'],
   ['unknown log key near "level"', y('log:', '  levle: info') + pool(), 'app.yaml:2: log.levle: unknown key; did you mean "level"?'],
   ['unknown control key near "socket"', y('control:', '  sokcet: /run/x.ctl') + pool(), 'app.yaml:2: control.sokcet: unknown key; did you mean "socket"?'],
-  ['unknown top key, nothing near', y('frobnicate: 1') + pool(), 'app.yaml:1: frobnicate: unknown key; valid keys: control, log, pools'],
+  ['unknown top key, nothing near', y('frobnicate: 1') + pool(), 'app.yaml:1: frobnicate: unknown key; valid keys: control, log, metrics, pools'],
   ['unknown log key, nothing near', y('log:', '  zzzz: 1') + pool(), 'app.yaml:2: log.zzzz: unknown key; valid keys: level, file'],
   ['unknown pool key, nothing near', pool('    zzzzzzzz: 1'), `app.yaml:5: pools.app.zzzzzzzz: unknown key; valid keys: ${EXPECTED_POOL_KEYS}`],
+  ['workers and max_workers together', pool('    workers: 2', '    max_workers: 4'), 'app.yaml:5: pools.app.workers: a pool has either workers (fixed) or min_workers/max_workers (dynamic), not both'],
+  ['min_workers without max_workers', pool('    min_workers: 2'), 'app.yaml:5: pools.app.max_workers: missing; a dynamic pool needs max_workers (min_workers defaults to 1)'],
+  ['min_workers above max_workers', pool('    min_workers: 5', '    max_workers: 4'), 'app.yaml:5: pools.app.min_workers: expected at most max_workers (4), got 5'],
+  ['metrics.listen systemd', y('metrics:', '  listen: systemd:m') + pool(), 'app.yaml:2: metrics.listen: expected tcp://HOST:PORT or unix:/path; systemd:NAME is for pools'],
   [
     'missing command',
     y('pools:', '  app:', '    listen: unix:/run/app.sock'),
@@ -260,6 +264,7 @@ describe('defaults', () => {
       file: FILE,
       control: { socket: '/run/fcgid/app.ctl', mode: 0o600, group: null },
       log: { level: 'info', file: null },
+      metrics: { listen: null },
       pools: [
         {
           name: 'app',
@@ -279,6 +284,9 @@ describe('defaults', () => {
           backlog: 511,
           allowed_clients: [],
           workers: 1,
+          min_workers: null,
+          max_workers: null,
+          spare_idle_timeout: 10_000,
           idle_timeout: 0,
           start_secs: 1000,
           start_retries: 5,
