@@ -417,8 +417,10 @@ class Reader {
     }
     if (typeof v === 'string' && v.startsWith('systemd:')) {
       const name = v.slice('systemd:'.length);
-      if (/^[A-Za-z0-9_.:-]{1,255}$/.test(name)) return { kind: 'systemd', name };
-      this.error(node!, path, `systemd:NAME needs the FileDescriptorName of a socket unit (letters, digits, "_.:-"), got ${JSON.stringify(v)}`);
+      // sd_listen_fds_with_names(3): printable ASCII without ':', at most 255; a .socket unit
+      // without FileDescriptorName= passes its own name, e.g. fcgid@app.socket.
+      if (/^[\x21-\x39\x3b-\x7e]{1,255}$/.test(name)) return { kind: 'systemd', name };
+      this.error(node!, path, `systemd:NAME needs the FileDescriptorName= of a socket unit (printable, no ':' or spaces), got ${JSON.stringify(v)}`);
       return null;
     }
     try {

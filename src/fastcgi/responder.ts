@@ -47,6 +47,9 @@ export type ListenTarget = string | number | Address | { fd: number };
 /** Environment variable naming the listening descriptor of a Node-native worker under fcgid. */
 export const LISTEN_FD_ENV = 'FCGID_LISTEN_FD';
 
+/** How long close() waits for the first request of a connection accepted just before it. */
+const FRESH_CONNECTION_GRACE_MS = 1000;
+
 const stderrLogger: ResponderLogger = {
   error: (fields, message) => process.stderr.write(`${message} ${JSON.stringify(fields)}\n`),
   warn: (fields, message) => process.stderr.write(`${message} ${JSON.stringify(fields)}\n`),
@@ -142,7 +145,9 @@ export class Responder extends EventEmitter {
 
   /**
    * Stop accepting; idle connections close now, busy ones after their last
-   * request. Resolves when every connection is gone.
+   * request, and one accepted just before whose first request has not been read
+   * yet after serving it (or after a second without one). Resolves when every
+   * connection is gone.
    */
   close(): Promise<void> {
     this.closing = true;
@@ -196,6 +201,9 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
   /** Requests whose body reader is full; while any is, the socket is paused. */
   private readonly pausedBy = new Set<number>();
   private closeAfterIdle = false;
+  /** A BEGIN_REQUEST has come in on this connection. */
+  private begun = false;
+  private graceTimer: NodeJS.Timeout | null = null;
 
   constructor(owner: Responder, socket: net.Socket) {
     this.owner = owner;
@@ -215,7 +223,20 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
 
   closeWhenIdle(): void {
     this.closeAfterIdle = true;
-    if (this.requests.size === 0) this.socket.end();
+    if (this.requests.size > 0) return;
+    if (this.begun) {
+      // Idle between requests: a web server reusing it retries on a fresh connection.
+      this.socket.end();
+      return;
+    }
+    // Accepted, but its first request not read yet: the web server sent it right
+    // after connecting (it may sit unread in the socket buffer) and has no reason to
+    // think it was refused, so serve it; done() closes after it. Closing now fails
+    // it (seen: restarts of fcgid under load). One that sends nothing is closed
+    // after a grace, so that close() still ends.
+    this.graceTimer = setTimeout(() => {
+      if (this.requests.size === 0 && !this.socket.writableEnded) this.socket.end();
+    }, FRESH_CONNECTION_GRACE_MS);
   }
 
   // --- socket events ---
@@ -255,6 +276,7 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
   }
 
   private onClose(): void {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
     for (const [id, entry] of this.requests) {
       // Response first: a handler reacting to 'aborted' finds it already destroyed.
       entry.res?.markDestroyed();
@@ -268,6 +290,7 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
   // --- ServerSessionHandler ---
 
   onBegin(requestId: number, role: number, keepConn: boolean): void {
+    this.begun = true;
     this.requests.set(requestId, { role, keepConn, req: null, res: null });
   }
 

@@ -134,7 +134,8 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
     for (const r of pool.replacements.values()) slots.push(slotStatus(r, 'replacement', seen));
     pools.push({
       name: pool.name,
-      listen: formatAddress(pool.config.listen),
+      // For a socket systemd passed, where it really is (systemd:NAME tells nobody where to point nginx).
+      listen: formatAddress(daemon.addressOf(pool.name)),
       state: pool.state,
       workers: {
         wanted: pool.wanted,

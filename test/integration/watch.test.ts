@@ -8,8 +8,12 @@ import { Processes, Scratch } from '../helpers/peers.js';
 
 const processes = new Processes();
 const scratch = new Scratch();
+let fcgid: Fcgid | undefined;
 
 afterAll(async () => {
+  // The daemon's SIGTERM stops its workers; killWorkers() catches any it could not.
+  if (fcgid) await processes.stop(fcgid.proc, 5000);
+  fcgid?.killWorkers();
   await processes.killAll();
   scratch.remove();
 });
@@ -40,20 +44,21 @@ describe('watch', () => {
         },
       },
     });
-    const fcgid = new Fcgid(processes, file);
-    const before = await fcgid.waitForRunning('hello', 2);
-    await fcgid.waitForLog((l) => /running 1 pool/.test(l.msg));
+    const d = new Fcgid(processes, file);
+    fcgid = d;
+    const before = await d.waitForRunning('hello', 2);
+    await d.waitForLog((l) => /running 1 pool/.test(l.msg));
 
     // An unwatched file, then a watched one: exactly one restart, naming the watched file.
-    const mark = fcgid.mark();
+    const mark = d.mark();
     writeFileSync(scratch.path('app', 'notes.txt'), 'ignored');
     writeFileSync(scratch.path('app', 'lib', 'a.js'), 'changed');
-    const line = await fcgid.waitForLog((l) => /changed; rolling restart/.test(l.msg), mark);
+    const line = await d.waitForLog((l) => /changed; rolling restart/.test(l.msg), mark);
     expect(line.paths).toEqual([scratch.path('app', 'lib', 'a.js')]);
-    await fcgid.waitUntil(() => {
-      const now = livePids(fcgid);
+    await d.waitUntil(() => {
+      const now = livePids(d);
       return now.length === 2 && now.every((p) => !before.includes(p)) ? now : undefined;
     });
-    expect(fcgid.lines.slice(mark).filter((l) => /changed; rolling restart/.test(l.msg))).toHaveLength(1);
+    expect(d.lines.slice(mark).filter((l) => /changed; rolling restart/.test(l.msg))).toHaveLength(1);
   });
 });
