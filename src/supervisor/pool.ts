@@ -94,8 +94,9 @@ export class Pool {
       return;
     }
     if (!this.hardPending) this.roll();
-    // Surplus slots at the end go away once their process is gone.
-    while (this.slots.length > target && isIdle(this.slots[this.slots.length - 1]!.state) && !this.replacements.has(this.slots.length - 1)) {
+    // Surplus slots at the end go away once their process is gone. Against
+    // `wanted`, not `target`: a --hard restart's slots are down, not surplus.
+    while (this.slots.length > this.wanted && isIdle(this.slots[this.slots.length - 1]!.state) && !this.replacements.has(this.slots.length - 1)) {
       this.slots.pop();
     }
     this.settleRestart();
@@ -168,6 +169,8 @@ export class Pool {
    */
   recycle(slot: Slot, why: string): boolean {
     if (slot.state !== 'running' || this.slots[slot.index] !== slot || this.replacements.has(slot.index)) return false;
+    // Already marked and waiting for its turn (one replacement at a time): not again at every scan.
+    if (slot.revision === -1) return false;
     slot.revision = -1;
     slot.markRecycled();
     this.observer.log('info', { slot: slot.label, pid: slot.pid, reason: 'recycled' }, `worker ${slot.label} pid ${slot.pid} ${why}; recycling it (its replacement starts first)`);

@@ -65,6 +65,10 @@ export function planReload(from: Config, to: Config): ReloadPlan {
     if (!changed) plan.unchanged.push(name);
   }
   if (from.control.socket !== to.control.socket) plan.needsDaemonRestart.push('control.socket');
+  if (from.control.mode !== to.control.mode) plan.needsDaemonRestart.push('control.mode');
+  if (from.control.group !== to.control.group) plan.needsDaemonRestart.push('control.group');
   if (from.log.file !== to.log.file) plan.needsDaemonRestart.push('log.file');
+  const metrics = (c: Config): string | null => (c.metrics.listen === null ? null : formatAddress(c.metrics.listen));
+  if (metrics(from) !== metrics(to)) plan.needsDaemonRestart.push('metrics.listen');
   return plan;
 }

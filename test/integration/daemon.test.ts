@@ -27,7 +27,8 @@ import {
   writeConfig,
   type LogLine,
 } from '../helpers/daemon.js';
-import { Processes, REQUIRE_PEERS, Scratch, freePort, missingFiles, missingPeers, run, waitForListen } from '../helpers/peers.js';
+import { startNginx, type FastCGILocation } from '../helpers/nginx.js';
+import { Processes, REQUIRE_PEERS, Scratch, freePort, missingFiles, missingPeers, run } from '../helpers/peers.js';
 
 const HOST = '127.0.0.1';
 const FIXTURES = fileURLToPath(new URL('../fixtures/daemon/', import.meta.url));
@@ -109,73 +110,14 @@ function missingFlask(): string | null {
   return reason;
 }
 
-/**
- * nginx replaces, not merges, the fastcgi_params of an outer level in a location
- * that sets any of its own, so every location includes the whole set.
- */
-function nginxConf(dir: string, port: number, sock: (pool: string) => string): string {
-  writeFileSync(
-    join(dir, 'fastcgi.params'),
-    `
-fastcgi_param QUERY_STRING $query_string;
-fastcgi_param REQUEST_METHOD $request_method;
-fastcgi_param CONTENT_TYPE $content_type;
-fastcgi_param CONTENT_LENGTH $content_length;
-fastcgi_param REQUEST_URI $request_uri;
-fastcgi_param DOCUMENT_URI $document_uri;
-fastcgi_param SERVER_PROTOCOL $server_protocol;
-fastcgi_param GATEWAY_INTERFACE CGI/1.1;
-fastcgi_param SERVER_SOFTWARE nginx;
-fastcgi_param REMOTE_ADDR $remote_addr;
-fastcgi_param REMOTE_PORT $remote_port;
-fastcgi_param SERVER_ADDR $server_addr;
-fastcgi_param SERVER_PORT $server_port;
-fastcgi_param SERVER_NAME $server_name;
-`,
-  );
-  return `
-master_process off;
-worker_processes 1;
-error_log ${dir}/nginx-error.log info;
-pid ${dir}/nginx.pid;
-events { worker_connections 256; }
-http {
-  access_log ${dir}/nginx-access.log;
-  client_body_temp_path ${dir}/client_body;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  proxy_temp_path ${dir}/proxy_temp;
-  scgi_temp_path ${dir}/scgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-
-  server {
-    listen ${HOST}:${port};
-    server_name localhost;
-    location /php/ {
-      include ${dir}/fastcgi.params;
-      fastcgi_param SCRIPT_NAME /pid.php;
-      fastcgi_param SCRIPT_FILENAME ${PID_PHP};
-      fastcgi_pass unix:${sock('php')};
-    }
-    location /cgi/ {
-      include ${dir}/fastcgi.params;
-      fastcgi_param SCRIPT_NAME /pid.sh;
-      fastcgi_param SCRIPT_FILENAME ${PID_SH};
-      fastcgi_pass unix:${sock('cgi')};
-    }
-    location /flask/ {
-      include ${dir}/fastcgi.params;
-      fastcgi_param SCRIPT_NAME "";
-      fastcgi_param PATH_INFO $uri;
-      fastcgi_pass unix:${sock('flask')};
-    }
-    location /node/ {
-      include ${dir}/fastcgi.params;
-      fastcgi_param SCRIPT_NAME $uri;
-      fastcgi_pass unix:${sock('node')};
-    }
-  }
-}
-`;
+/** One nginx location per pool of the web test, with the params each kind of worker needs. */
+function webLocations(sock: (pool: string) => string): FastCGILocation[] {
+  return [
+    { prefix: '/php/', socket: sock('php'), params: { SCRIPT_NAME: '/pid.php', SCRIPT_FILENAME: PID_PHP } },
+    { prefix: '/cgi/', socket: sock('cgi'), params: { SCRIPT_NAME: '/pid.sh', SCRIPT_FILENAME: PID_SH } },
+    { prefix: '/flask/', socket: sock('flask'), params: { SCRIPT_NAME: '""', PATH_INFO: '$uri' } },
+    { prefix: '/node/', socket: sock('node'), params: { SCRIPT_NAME: '$uri' } },
+  ];
 }
 
 // ---------------------------------------------------------------------------
@@ -235,10 +177,7 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     }
     await Promise.all(['php', 'cgi', 'flask', 'node'].map((pool) => d.waitForRunning(pool, WORKERS)));
 
-    httpPort = await freePort();
-    writeFileSync(scratch.path('nginx.conf'), nginxConf(scratch.dir, httpPort, sock));
-    const nginx = processes.start('nginx', ['-p', scratch.dir, '-c', scratch.path('nginx.conf'), '-g', 'daemon off;']);
-    await waitForListen({ host: HOST, port: httpPort }, nginx);
+    httpPort = (await startNginx(processes, scratch, webLocations(sock))).port;
   });
 
   afterAll(async () => {

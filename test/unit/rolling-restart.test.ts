@@ -120,4 +120,19 @@ describe('hard restart', () => {
     expect(pool.slots.map((s) => s.state)).toEqual(['running', 'running']);
     expect(await result).toEqual({ pool: 'app', replaced: 2, failed: [] });
   });
+
+  it('regression: workers that exit one at a time keep their slots (the last ones were dropped as surplus and not counted)', async () => {
+    const { host, pool, settle, step } = setup(4);
+    pool.slots[3]!.restarts = 7;
+    const result = pool.restart({ hard: true });
+    // The daemon reconciles after each exit, and the last slot's worker goes first.
+    for (const k of host.kills.splice(0).reverse()) {
+      host.exit(k.pid, null, k.signal);
+      settle();
+    }
+    step(1000);
+    expect(pool.slots.map((s) => [s.index, s.state])).toEqual([0, 1, 2, 3].map((i) => [i, 'running']));
+    expect(pool.slots[3]!.restarts).toBe(7); // the same slot, its history kept
+    expect(await result).toEqual({ pool: 'app', replaced: 4, failed: [] });
+  });
 });
