@@ -68,7 +68,7 @@ export function renderMetrics(daemon: Daemon): string {
     'Worker exits by pool and reason (crashed, exited, exited early, spawn failed, hung, recycled, stopped by fcgid).',
     pools.flatMap((p) => [...(daemon.exits.get(p.name) ?? new Map<string, number>())].map(([reason, n]): [Labels, number] => [{ pool: p.name, reason }, n])),
   );
-  m.family('fcgid_restarts_total', 'counter', 'Workers started again in a slot after an exit.', pools.map((p) => [{ pool: p.name }, p.allSlots().reduce((n, s) => n + s.restarts, 0)]));
+  m.family('fcgid_restarts_total', 'counter', 'Workers started again in a slot after an exit.', pools.map((p) => [{ pool: p.name }, daemon.restarts.get(p.name) ?? 0]));
   m.family(
     'fcgid_spawn_failures_total',
     'counter',

@@ -17,7 +17,7 @@ import { Logbook } from './logbook.js';
 import { Pool, type RestartOptions, type RestartResult } from './pool.js';
 import { Registry, sweepLeftovers } from './registry.js';
 import { planReload, type ReloadPlan } from './reload-plan.js';
-import type { SlotObserver } from './slot.js';
+import type { Slot, SlotObserver } from './slot.js';
 import { PoolWatcher } from './watch.js';
 import { Scoreboard, type PoolActivity } from './scoreboard.js';
 import { fmtMs } from './slot.js';
@@ -115,6 +115,13 @@ export class Daemon {
   readonly recycles = new Map<string, number>();
   /** Worker exits by pool and reason (crashed, exited, hung...), for metrics. */
   readonly exits = new Map<string, Map<string, number>>();
+  /**
+   * Workers started again after an exit, by pool. Counted here, not summed over
+   * the slots: a rolling restart, a recycle or a scale-down drops the slot objects
+   * that counted them, and a Prometheus counter must never go down.
+   */
+  readonly restarts = new Map<string, number>();
+  private readonly restartsSeen = new WeakMap<Slot, number>();
   /** Workers a dynamic pool starts on its next pass while demand lasts (doubles, php-fpm style). */
   private readonly spawnRate = new Map<string, number>();
   /** Sockets systemd passed (socket activation), read once at start-up. */
@@ -532,6 +539,9 @@ export class Daemon {
         const p = this.pools.get(pool)?.config ?? this.retiring.get(pool)?.pool.config;
         this.registry.add({ pid: slot.pid!, pool, stop_signal: p?.stop_signal ?? 'SIGTERM', stop_timeout: p?.stop_timeout ?? 10_000 });
         log.debug({ worker: slot.index, pid: slot.pid }, `worker ${slot.label} started as pid ${slot.pid}`);
+        const seen = this.restartsSeen.get(slot) ?? 0;
+        if (slot.restarts > seen) this.restarts.set(pool, (this.restarts.get(pool) ?? 0) + slot.restarts - seen);
+        this.restartsSeen.set(slot, slot.restarts);
       },
       exited: (slot) => {
         if (slot.lastExit?.pid) this.registry.remove(slot.lastExit.pid);
