@@ -139,12 +139,14 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
       state: pool.state,
       workers: {
         wanted: pool.wanted,
-        running: pool.slots.filter((s) => s.state === 'running').length,
+        // Replacements count: during a handover both old and new serve, as in fcgid_workers.
+        running: pool.allSlots().filter((s) => s.state === 'running').length,
         busy: slots.filter((s) => s.activity === 'busy').length,
         idle: slots.filter((s) => s.activity === 'idle' || s.activity === 'waiting').length,
       },
       queue: seen?.queue ?? null,
-      restarts: pool.allSlots().reduce((n, s) => n + s.restarts, 0),
+      // The daemon's own count, which a rolling restart or a scale-down does not reset (as fcgid_restarts_total).
+      restarts: daemon.restarts.get(pool.name) ?? 0,
       hung_kills: daemon.hungKills.get(pool.name) ?? 0,
       slots,
     });
