@@ -22,19 +22,7 @@ export function unixSocketPaths(text = readOrEmpty('/proc/net/unix')): Map<numbe
 
 /** inode → local address of every TCP socket in LISTEN state (st 0A). */
 export function tcpListeners(v4 = readOrEmpty('/proc/net/tcp'), v6 = readOrEmpty('/proc/net/tcp6')): Map<number, { host: string; port: number }> {
-  const out = new Map<number, { host: string; port: number }>();
-  for (const [text, decode] of [
-    [v4, decodeIpv4],
-    [v6, decodeIpv6],
-  ] as const) {
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '0A') continue;
-      const [hexHost, hexPort] = f[1]!.split(':');
-      out.set(Number(f[9]), { host: decode(hexHost!), port: parseInt(hexPort!, 16) });
-    }
-  }
-  return out;
+  return new Map(tcpRows(v4, v6).filter((r) => r.state === '0A').map((r) => [r.inode, { host: r.host!, port: r.port! }]));
 }
 
 /** /proc/net/tcp prints the address as a little-endian 32-bit word (on the machines Node runs on here). */
