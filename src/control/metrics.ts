@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import type { Daemon } from '../supervisor/daemon.js';
+import { residentBytes } from '../supervisor/procnet.js';
 import { SLOT_STATES } from '../supervisor/slot.js';
 
 type Labels = Record<string, string>;
@@ -56,7 +57,7 @@ export function renderMetrics(daemon: Daemon): string {
   m.family(
     'fcgid_listen_queue',
     'gauge',
-    'Connections waiting to be accepted; TCP listeners only (Linux does not show it for unix sockets).',
+    'Connections waiting to be accepted (a TCP LISTEN row\'s rx_queue, or the unaccepted connections of a unix listener in /proc/net/unix).',
     pools.flatMap((p): Array<[Labels, number]> => {
       const q = daemon.activity.get(p.name)?.queue;
       return q === null || q === undefined ? [] : [[{ pool: p.name }, q]];
@@ -86,8 +87,9 @@ export function renderMetrics(daemon: Daemon): string {
     'Resident memory of each worker at the last scan.',
     pools.flatMap((p) => {
       const seen = daemon.activity.get(p.name);
+      // From the scan when max_memory has it read, else read now (scrapes are rare).
       return p.allSlots().flatMap((s): Array<[Labels, number]> => {
-        const rss = s.pid === null ? null : (seen?.workers.get(s.pid)?.rss ?? null);
+        const rss = s.pid === null ? null : (seen?.workers.get(s.pid)?.rss ?? residentBytes(s.pid));
         return rss === null ? [] : [[{ pool: p.name, slot: String(s.index), pid: String(s.pid) }, rss]];
       });
     }),

@@ -109,6 +109,7 @@ export class Daemon {
   /** What each worker was doing at the last scan (DESIGN.md §5: busy, idle, progress), by pool. */
   activity = new Map<string, PoolActivity>();
   private readonly scoreboard = new Scoreboard();
+  private warnedBlind = false;
   private scanTimer: NodeJS.Timeout | null = null;
   /** Workers stopped as hung, and recycled for a limit, by pool, for status and metrics. */
   readonly hungKills = new Map<string, number>();
@@ -162,12 +163,19 @@ export class Daemon {
     const probes = [...this.pools.values()].flatMap((pool) => {
       const listener = this.listeners.get(pool.name);
       const pids = pool.allSlots().flatMap((s) => (s.pid !== null && (s.state === 'running' || s.state === 'starting') ? [s.pid] : []));
-      return listener ? [{ name: pool.name, listenerFd: listener.fd, pids }] : [];
+      return listener ? [{ name: pool.name, listenerFd: listener.fd, pids, memory: pool.config.max_memory > 0 }] : [];
     });
     this.activity = this.scoreboard.scan(now, probes);
     for (const pool of this.pools.values()) {
       const seen = this.activity.get(pool.name);
       if (!seen) continue;
+      if (seen.blind > 0 && !this.warnedBlind) {
+        this.warnedBlind = true;
+        this.log.warn(
+          { pool: pool.name },
+          `pool ${pool.name}: cannot read /proc/<pid>/fd of its workers (they run as another user and fcgid lacks CAP_SYS_PTRACE, as in many containers): busy/idle, idle_timeout and dynamic scaling are blind for them; give fcgid CAP_SYS_PTRACE or run the workers as fcgid's user`,
+        );
+      }
       this.stopHung(pool, seen, now);
       this.recycle(pool, seen, now);
       if (pool.config.max_workers !== null && pool.wanted > 0) this.autoscale(pool, seen, now);

@@ -137,7 +137,9 @@ export function socketFds(pid: number): Map<number, number> {
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
+  } catch (err) {
+    // Another user's process, and no CAP_SYS_PTRACE: say so rather than see nothing.
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new ProcAccessError(pid);
     return out;
   }
   for (const fd of fds) {
@@ -181,5 +183,13 @@ export function residentBytes(pid: number, pageSize = 4096): number | null {
     return Number.isFinite(pages) ? pages * pageSize : null;
   } catch {
     return null;
+  }
+}
+
+/** /proc/<pid>/fd of a worker running as another user needs CAP_SYS_PTRACE (absent in many containers). */
+export class ProcAccessError extends Error {
+  override readonly name = 'ProcAccessError';
+  constructor(readonly pid: number) {
+    super(`cannot read /proc/${pid}/fd (EACCES)`);
   }
 }

@@ -7,7 +7,7 @@
 // and do not count. Progress is /proc/<pid>/io growing.
 
 import type { Address } from '../fastcgi/address.js';
-import { blockedIn, ioCounter, residentBytes, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, ioCounter, residentBytes, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -41,12 +41,16 @@ export interface PoolProbe {
   /** The daemon's descriptor of the pool's listening socket. */
   listenerFd: number;
   pids: readonly number[];
+  /** Read each worker's RSS too (max_memory is set). */
+  memory: boolean;
 }
 
 export interface PoolActivity {
-  /** Connections waiting in the accept queue (TCP only: /proc shows it for LISTEN rows; null for unix sockets). */
+  /** Connections waiting to be accepted: a TCP LISTEN row's rx_queue, or the unaccepted rows of a unix listener. */
   queue: number | null;
   workers: Map<number, WorkerActivity>;
+  /** Workers whose /proc this process may not read (another user, no CAP_SYS_PTRACE): their activity is unknown. */
+  blind: number;
 }
 
 interface Tracked extends WorkerActivity {
@@ -70,7 +74,13 @@ export class Scoreboard {
       unix ??= unixRows();
       const path = unix.find((r) => r.inode === listener)?.path;
       if (path !== undefined) {
-        for (const r of unix) if (r.path === path && r.inode !== listener) conns.add(r.inode);
+        // A connection not accepted yet is listed with the listener's path and inode 0.
+        queue = 0;
+        for (const r of unix) {
+          if (r.path !== path || r.inode === listener) continue;
+          if (r.inode === 0) queue++;
+          else conns.add(r.inode);
+        }
       } else {
         tcp ??= tcpRows();
         const l = tcp.find((r) => r.inode === listener);
@@ -81,19 +91,31 @@ export class Scoreboard {
         }
       }
       const workers = new Map<number, WorkerActivity>();
+      // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of
+      // the listener has been found in some worker, the rest are idle.
+      const left = { count: conns.size };
+      let blind = 0;
       for (const pid of pool.pids) {
         seen.add(pid);
-        workers.set(pid, this.observe(pid, conns, now));
+        try {
+          workers.set(pid, this.observe(pid, conns, left, now, pool.memory));
+        } catch (err) {
+          if (!(err instanceof ProcAccessError)) throw err;
+          blind++;
+        }
       }
-      out.set(pool.name, { queue, workers });
+      out.set(pool.name, { queue, workers, blind });
     }
     for (const pid of this.tracked.keys()) if (!seen.has(pid)) this.tracked.delete(pid);
     return out;
   }
 
-  private observe(pid: number, conns: ReadonlySet<number>, now: number): WorkerActivity {
+  private observe(pid: number, conns: ReadonlySet<number>, left: { count: number }, now: number, memory: boolean): WorkerActivity {
     const held: number[] = [];
-    for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) held.push(fd);
+    if (left.count > 0) {
+      for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) held.push(fd);
+      left.count -= held.length;
+    }
     let activity: Activity = 'idle';
     let eventLoop = false;
     if (held.length > 0) {
@@ -101,15 +123,16 @@ export class Scoreboard {
       activity = sys && READS[this.arch]?.has(sys.nr) && held.includes(sys.arg0) ? 'waiting' : 'busy';
       eventLoop = sys !== null && (EVENT_LOOP_WAITS[this.arch]?.has(sys.nr) ?? false);
     }
-    const io = ioCounter(pid);
     const prev = this.tracked.get(pid);
+    // Progress matters only while a request is held; an idle worker's counters are not read.
+    const io = activity === 'idle' ? null : ioCounter(pid);
     const next: Tracked = {
       activity,
       since: prev && prev.activity === activity ? prev.since : now,
       lastProgress: !prev || prev.activity !== activity || (io !== null && io !== prev.io) ? now : prev.lastProgress,
       eventLoop,
       connections: held.length,
-      rss: residentBytes(pid),
+      rss: memory ? residentBytes(pid) : null,
       io,
     };
     this.tracked.set(pid, next);

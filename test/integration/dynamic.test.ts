@@ -590,7 +590,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     }
   });
 
-  it('fcgid_workers{state="running"} is the running count; fcgid_listen_queue is there for the TCP pool only', async () => {
+  it('fcgid_workers{state="running"} is the running count; fcgid_listen_queue is there for TCP and unix pools', async () => {
     const text = await viaSocket();
     const status = await statusOf(ctl());
     for (const name of ['php', 'hang']) {
@@ -601,7 +601,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     expect(sample(text, 'fcgid_workers', { pool: 'php', state: 'running' })).toBe(2);
     expect(sample(text, 'fcgid_workers', { pool: 'hang', state: 'running' })).toBe(1);
     expect(sample(text, 'fcgid_listen_queue', { pool: 'php' })).toBe(0);
-    expect(sample(text, 'fcgid_listen_queue', { pool: 'hang' })).toBeUndefined();
+    expect(sample(text, 'fcgid_listen_queue', { pool: 'hang' })).toBe(0);
     for (const pid of poolOf(status, 'php').slots.map((s) => s.pid!)) {
       const slot = poolOf(status, 'php').slots.find((s) => s.pid === pid)!.slot;
       expect(sample(text, 'fcgid_worker_rss_bytes', { pool: 'php', slot: String(slot), pid: String(pid) })).toBeGreaterThan(0);

@@ -1,0 +1,615 @@
+// The scoreboard and idle_timeout (DESIGN.md §4, §5) on the real `fcgid start`
+// with real workers: php-cgi (PHP_FCGI_CHILDREN=0), Flask under uWSGI and a
+// Node worker, on unix and TCP sockets, directly and through nginx with kept
+// FastCGI connections. A worker that holds a request with no I/O for
+// idle_timeout is logged "is hung", stopped and replaced at once; a worker that
+// streams, one idle in accept(), one holding another socket, and one holding
+// nginx's kept connection between requests are left alone; status reports busy,
+// idle, waiting and the accept queue. Every wait is on a log line or a status
+// poll with a deadline; nothing sleeps on a timer, and no duration is asserted.
+
+import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FastCGIClient, cgiParams } from '../../src/fastcgi/index.js';
+import type { DaemonStatus, PoolStatus, SlotStatus } from '../../src/supervisor/status.js';
+import { Fcgid, LEVEL, isRunning, writeConfig, type LogLine } from '../helpers/daemon.js';
+import { Processes, REQUIRE_PEERS, Scratch, freePort, missingFiles, missingPeers, run, waitForListen, type Started } from '../helpers/peers.js';
+
+const FCGICTL_BIN = fileURLToPath(new URL('../../bin/fcgictl', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/scoreboard/', import.meta.url));
+const PID_PHP = fileURLToPath(new URL('../fixtures/daemon/pid.php', import.meta.url));
+const HANG_PHP = join(FIXTURES, 'hang.php');
+const FIFO_PHP = join(FIXTURES, 'fifo.php');
+const STREAM_PHP = join(FIXTURES, 'stream.php');
+const BLOCK_PY = join(FIXTURES, 'block.py');
+const HOLDER = join(FIXTURES, 'holder.mjs');
+const UWSGI_PYTHON_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
+
+// ---------------------------------------------------------------------------
+// Plumbing.
+
+/** Re-evaluate `probe` (pausing 50 ms between tries) until it returns something truthy, for at most `timeoutMs`. */
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** GET /v1/status straight from the control socket, for polling (assertions go through fcgictl). */
+function statusOf(ctl: string): Promise<DaemonStatus> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: ctl, path: '/v1/status' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text) as DaemonStatus);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+/** `fcgictl -s CTL status --json`, run as a process: the document an operator gets. */
+async function fcgictlStatus(processes: Processes, ctl: string): Promise<DaemonStatus> {
+  const p = processes.start(process.execPath, [FCGICTL_BIN, '-s', ctl, 'status', '--json']);
+  let stdout = '';
+  p.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  const status = await new Promise<number | string>((resolve) => p.child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
+  expect(status, p.output()).toBe(0);
+  return JSON.parse(stdout) as DaemonStatus;
+}
+
+function poolOf(status: DaemonStatus, name: string): PoolStatus {
+  const pool = status.pools.find((p) => p.name === name);
+  if (!pool) throw new Error(`no pool ${name} in ${JSON.stringify(status)}`);
+  return pool;
+}
+
+function slotWithPid(pool: PoolStatus, pid: number): SlotStatus {
+  const slot = pool.slots.find((s) => s.pid === pid);
+  if (!slot) throw new Error(`no slot with pid ${pid} in pool ${pool.name}: ${JSON.stringify(pool.slots)}`);
+  return slot;
+}
+
+/** One FastCGI request on a fresh connection (never retried elsewhere). */
+async function fastcgi(address: string, script: string, extra: Record<string, string> = {}, query = ''): Promise<{ status: number; body: string }> {
+  const client = new FastCGIClient({ address, keepConn: false, timeout: 120_000 });
+  try {
+    const url = `/${script.split('/').pop()}${query ? `?${query}` : ''}`;
+    const r = await client.fetch({ params: { ...cgiParams({ url, scriptFilename: script, documentRoot: FIXTURES }), ...extra } });
+    return { status: r.status, body: r.body.toString() };
+  } finally {
+    client.close();
+  }
+}
+
+function pidIn(body: string): number {
+  const m = /\bpid (\d+)/.exec(body);
+  if (!m) throw new Error(`no pid in ${JSON.stringify(body)}`);
+  return Number(m[1]);
+}
+
+/** The pid a fixture wrote to `file` once its request began. */
+function pidFrom(file: string): Promise<number> {
+  return until(`a pid in ${file}`, () => {
+    if (!existsSync(file)) return null;
+    const text = readFileSync(file, 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : null;
+  });
+}
+
+/** Write to a FIFO once its reader has it open (O_NONBLOCK: ENXIO until then), so fifo.php's request ends. */
+async function release(fifo: string, data: string): Promise<void> {
+  const fd = await until(`a reader on ${fifo}`, () => {
+    try {
+      return openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK) + 1;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO') return null;
+      throw err;
+    }
+  });
+  writeSync(fd - 1, data);
+  closeSync(fd - 1);
+}
+
+/** A regular file made into a FIFO with mkfifo(1). */
+function mkfifo(path: string): string {
+  const r = run('mkfifo', [path]);
+  if (r.status !== 0) throw new Error(`mkfifo ${path}: ${r.stderr}`);
+  return path;
+}
+
+function hungLines(d: Fcgid, pool: string, from = 0): LogLine[] {
+  return d.lines.slice(from).filter((l) => l.pool === pool && / is hung/.test(l.msg));
+}
+
+/** The pid of the worker the log shows running in slot `label`, if it is not `pid`. */
+function replacedSlot(d: Fcgid, label: string, pid: number): number | undefined {
+  const s = d.slots.get(label);
+  return s && s.state === 'running' && s.pid !== null && s.pid !== pid ? s.pid : undefined;
+}
+
+/** Socket inodes a process holds. */
+function socketInodes(pid: number): Set<number> {
+  const out = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.add(Number(m[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** uWSGI's python3 plugin runs the system interpreter, so Flask must be importable there. */
+function missingFlask(): string | null {
+  const plugin = missingFiles(UWSGI_PYTHON_PLUGIN);
+  if (plugin !== null) return plugin;
+  if (run('/usr/bin/python3', ['-c', 'import flask']).status === 0) return null;
+  const reason = '/usr/bin/python3 cannot import flask (apt-get install python3-flask)';
+  if (REQUIRE_PEERS) throw new Error(`FCGID_REQUIRE_PEERS=1 but ${reason}`);
+  process.stderr.write(`skipping: ${reason}\n`);
+  return reason;
+}
+
+/** A php-cgi pool's common keys: one process per worker, since fcgid is the process manager. Fresh objects each time (shared ones would become YAML aliases). */
+function php(): Record<string, unknown> {
+  return { command: ['php-cgi'], env: { PHP_FCGI_CHILDREN: '0' }, start_secs: '300ms' };
+}
+
+/**
+ * The hung worker's story in the log: the "is hung" line (pool, slot, pid),
+ * its exit as 'hung' with an immediate replacement, and the replacement
+ * running. Returns the slot index and the replacement's pid.
+ */
+async function expectHungAndReplaced(d: Fcgid, pool: string, pid: number, from: number): Promise<{ index: number; replacement: number }> {
+  const hung = await d.waitForLog((l) => l.pool === pool && / is hung/.test(l.msg), from);
+  expect(hung.level).toBe(LEVEL.warn);
+  expect(hung.pid).toBe(pid);
+  expect(hung.reason).toBe('hung');
+  const m = new RegExp(`^worker ${pool}/(\\d+) pid ${pid} is hung: `).exec(hung.msg);
+  expect(m, hung.msg).not.toBeNull();
+  const index = Number(m![1]);
+  expect(hung.slot).toBe(`${pool}/${index}`);
+  expect(hung.msg).toMatch(/no I\/O progress/);
+
+  const exit = await d.waitForLog((l) => l.pool === pool && l.pid === pid && typeof l.uptime_ms === 'number', from);
+  expect(exit.reason).toBe('hung');
+  expect(exit.msg).toMatch(/\(hung\); starting a replacement now$/);
+  const replacement = await d.waitUntil(() => replacedSlot(d, `${pool}/${index}`, pid), 20_000, `a new worker in ${pool}/${index}`);
+  expect(isRunning(pid)).toBe(false);
+  // Replaced at once: no backoff delay, no "restarting in" for this slot.
+  const backoff = d.lines.slice(from).filter((l) => l.pool === pool && (typeof l.delay_ms === 'number' || / restarting in /.test(l.msg)));
+  expect(backoff).toEqual([]);
+  return { index, replacement };
+}
+
+// ---------------------------------------------------------------------------
+// php-cgi pools (and one Node pool) on one daemon.
+
+describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle_timeout with php-cgi and a Node worker', () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  let d: Fcgid;
+  let ctl: string;
+  const tcpPorts: Record<string, number> = {};
+  const sock = (pool: string): string => `unix:${scratch.path(`${pool}.sock`)}`;
+  /** The test's stand-in for a database: a TCP server the Node workers connect to at start. */
+  let upstream: net.Server;
+  const upstreamPeers: net.Socket[] = [];
+
+  beforeAll(async () => {
+    scratch = new Scratch('fcgid-scoreboard-');
+    ctl = scratch.path('sb.ctl');
+    tcpPorts.tcp = await freePort();
+    tcpPorts.tcp6 = await freePort();
+    upstream = net.createServer((s) => upstreamPeers.push(s.on('error', () => {})));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const upstreamPort = (upstream.address() as net.AddressInfo).port;
+    const config = writeConfig(scratch, 'sb', {
+      pools: {
+        hang: { ...php(), listen: sock('hang'), workers: 2, idle_timeout: '2s', stop_timeout: '1s' },
+        stream: { ...php(), listen: sock('stream'), workers: 1, idle_timeout: '2s', stop_timeout: '1s' },
+        idle: { ...php(), listen: sock('idle'), workers: 2, idle_timeout: '1s', stop_timeout: '1s' },
+        counts: { ...php(), listen: sock('counts'), workers: 2 },
+        tcp: { ...php(), listen: `tcp://127.0.0.1:${tcpPorts.tcp}`, workers: 1 },
+        tcp6: { ...php(), listen: `tcp://[::1]:${tcpPorts.tcp6}`, workers: 1 },
+        holder: {
+          command: [process.execPath, HOLDER],
+          listen: sock('holder'),
+          socket_fd: 3,
+          workers: 2,
+          start_secs: '300ms',
+          idle_timeout: '1s',
+          env: { UPSTREAM_PORT: String(upstreamPort) },
+        },
+      },
+    });
+    d = new Fcgid(processes, config);
+    await Promise.all(['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6'].includes(p) ? 1 : 2)));
+  });
+
+  afterAll(async () => {
+    if (d) {
+      await processes.stop(d.proc, 5000);
+      d.killWorkers();
+    }
+    await processes.killAll();
+    for (const s of upstreamPeers) s.destroy();
+    await new Promise((r) => upstream?.close(r));
+    scratch?.remove();
+  });
+
+  it('a PHP script asleep for 60 s with idle_timeout 2s: logged "is hung" (pool, slot, pid), stopped, replaced at once with no backoff; status counts it; the pool keeps serving', async () => {
+    const from = d.mark();
+    const pidFile = scratch.path('hang.pid');
+    const hanging = fastcgi(sock('hang'), HANG_PHP, { PIDFILE: pidFile }).catch((err: Error) => err);
+    const pid = await pidFrom(pidFile);
+
+    const { index, replacement } = await expectHungAndReplaced(d, 'hang', pid, from);
+    await hanging;
+
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'hang');
+    expect(pool.hung_kills).toBe(1);
+    const slot = pool.slots.find((s) => s.slot === index && s.role === 'worker')!;
+    expect(slot.pid).toBe(replacement);
+    expect(slot.state).toBe('running');
+    expect(slot.last_exit).toMatchObject({ pid, reason: 'hung' });
+    expect(hungLines(d, 'hang', from)).toHaveLength(1);
+
+    const served = await Promise.all([1, 2, 3, 4].map(() => fastcgi(sock('hang'), PID_PHP)));
+    for (const r of served) {
+      expect(r.status).toBe(200);
+      expect(d.runningPids('hang')).toContain(pidIn(r.body));
+    }
+  });
+
+  it('a response that keeps streaming (a line every 300 ms for ~5 s) past idle_timeout 2s is not killed: the scoreboard sees it busy, and it completes with every line', async () => {
+    const from = d.mark();
+    const [before] = d.runningPids('stream');
+    let done = false;
+    const seenBusy: SlotStatus[] = [];
+    const request = fastcgi(sock('stream'), STREAM_PHP).finally(() => (done = true));
+    // Watch status while it streams: busy, with recent progress.
+    const watching = (async () => {
+      while (!done) {
+        const slot = poolOf(await statusOf(ctl), 'stream').slots[0]!;
+        if (slot.activity === 'busy') seenBusy.push(slot);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const r = await request;
+    await watching;
+
+    expect(r.status).toBe(200);
+    const expected = [`pid ${before}`, ...Array.from({ length: 17 }, (_, i) => `line ${i + 1}`), 'done'];
+    expect(r.body.trimEnd().split('\n')).toEqual(expected);
+    expect(seenBusy.length).toBeGreaterThan(0);
+    expect(hungLines(d, 'stream', from)).toEqual([]);
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'stream');
+    expect(pool.hung_kills).toBe(0);
+    expect(pool.slots[0]!.pid).toBe(before);
+    expect(pool.slots[0]!.restarts).toBe(0);
+  });
+
+  it('workers idle in accept() with idle_timeout 1s are never touched over several scans, while a busy silent worker of the same pool is', async () => {
+    const from = d.mark();
+    const pids = (await statusOf(ctl)).pools.find((p) => p.name === 'idle')!.slots.map((s) => s.pid);
+    expect(pids.every((p) => typeof p === 'number')).toBe(true);
+    // Idle for more than four scans (SCAN_INTERVAL_MS is 1000) by the scoreboard's own clock.
+    await until('every idle-pool worker idle for over 4 s', async () => {
+      const pool = poolOf(await statusOf(ctl), 'idle');
+      return pool.slots.every((s) => s.activity === 'idle' && s.activity_ms! > 4000);
+    });
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'idle');
+    expect(pool.slots.map((s) => s.pid)).toEqual(pids);
+    expect(pool.slots.map((s) => [s.state, s.activity, s.restarts])).toEqual([
+      ['running', 'idle', 0],
+      ['running', 'idle', 0],
+    ]);
+    expect(pool.workers).toMatchObject({ busy: 0, idle: 2 });
+    expect(pool.hung_kills).toBe(0);
+    expect(hungLines(d, 'idle', from)).toEqual([]);
+
+    // The same pool does stop a worker that holds a request in silence: the
+    // timeout is armed, and the idle ones were spared for being idle.
+    const fifo = mkfifo(scratch.path('idle.fifo'));
+    const pidFile = scratch.path('idle.pid');
+    const blocked = fastcgi(sock('idle'), FIFO_PHP, { PIDFILE: pidFile, FIFO: fifo }).catch((err: Error) => err);
+    const pid = await pidFrom(pidFile);
+    const { index } = await expectHungAndReplaced(d, 'idle', pid, from);
+    await blocked;
+    const other = pids.find((p) => p !== pid)!;
+    expect(poolOf(await statusOf(ctl), 'idle').slots.find((s) => s.slot !== index)!.pid).toBe(other);
+  });
+
+  it('a Node worker that holds another socket (a connection to a TCP server of the test) shows activity idle in fcgictl status --json', async () => {
+    const pids = d.runningPids('holder');
+    await until('both holder workers connected to the upstream server', () => upstreamPeers.length >= 2);
+    // The precondition, from /proc: each worker holds a TCP socket whose local
+    // port is one the upstream server saw a client connect from.
+    const clientPorts = new Set(upstreamPeers.map((s) => s.remotePort));
+    const tcp = (readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8')).split('\n').slice(1);
+    for (const pid of pids) {
+      const held = socketInodes(pid);
+      const upstreamConn = tcp.find((row) => {
+        const f = row.trim().split(/\s+/);
+        return f.length >= 10 && held.has(Number(f[9])) && clientPorts.has(parseInt(f[1]!.split(':')[1]!, 16));
+      });
+      expect(upstreamConn, `pid ${pid} holds no connection to the upstream server`).toBeDefined();
+    }
+
+    await until('two scans of both holder workers', async () => poolOf(await statusOf(ctl), 'holder').slots.every((s) => s.activity !== null && s.activity_ms! > 2000));
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'holder');
+    expect(pool.slots.map((s) => s.activity)).toEqual(['idle', 'idle']);
+    expect(pool.slots.map((s) => s.pid).sort()).toEqual([...pids].sort());
+    expect(pool.workers).toMatchObject({ busy: 0, idle: 2 });
+    expect(pool.hung_kills).toBe(0);
+
+    const r = await fastcgi(sock('holder'), '/anything');
+    expect(r.status).toBe(200);
+    expect(pids).toContain(pidIn(r.body));
+  });
+
+  it('while one request is held, status --json shows workers.busy 1 and that slot busy; afterwards both idle', async () => {
+    const fifo = mkfifo(scratch.path('counts.fifo'));
+    const pidFile = scratch.path('counts.pid');
+    const held = fastcgi(sock('counts'), FIFO_PHP, { PIDFILE: pidFile, FIFO: fifo });
+    const pid = await pidFrom(pidFile);
+    await until('the counts pool showing one busy worker', async () => poolOf(await statusOf(ctl), 'counts').workers.busy === 1);
+
+    const busy = poolOf(await fcgictlStatus(processes, ctl), 'counts');
+    expect(busy.workers).toMatchObject({ running: 2, busy: 1, idle: 1 });
+    expect(slotWithPid(busy, pid).activity).toBe('busy');
+    expect(busy.slots.filter((s) => s.pid !== pid).map((s) => s.activity)).toEqual(['idle']);
+
+    await release(fifo, 'go');
+    const r = await held;
+    expect(r.status).toBe(200);
+    expect(r.body).toBe(`pid ${pid}\ngot go\n`);
+
+    await until('the counts pool idle again', async () => poolOf(await statusOf(ctl), 'counts').workers.idle === 2);
+    const idle = poolOf(await fcgictlStatus(processes, ctl), 'counts');
+    expect(idle.workers).toMatchObject({ running: 2, busy: 0, idle: 2 });
+    expect(idle.slots.map((s) => s.activity)).toEqual(['idle', 'idle']);
+    expect(slotWithPid(idle, pid).restarts).toBe(0);
+  });
+
+  it.each([
+    { pool: 'tcp', host: '127.0.0.1' },
+    { pool: 'tcp6', host: '[::1]' },
+  ])('TCP pool on $host: queue is 0 when nothing waits, counts connections in the accept queue while the only worker is busy, and drains', async ({ pool: name, host }) => {
+    const address = `tcp://${host}:${tcpPorts[name]}`;
+    await until(`a scan of pool ${name}`, async () => poolOf(await statusOf(ctl), name).slots[0]!.activity === 'idle');
+    const quiet = poolOf(await fcgictlStatus(processes, ctl), name);
+    expect(quiet.listen).toBe(address);
+    expect(quiet.queue).toBe(0);
+
+    const fifo = mkfifo(scratch.path(`${name}.fifo`));
+    const pidFile = scratch.path(`${name}.pid`);
+    const held = fastcgi(address, FIFO_PHP, { PIDFILE: pidFile, FIFO: fifo });
+    const pid = await pidFrom(pidFile);
+    // Two more requests: the only worker is busy, so they wait in the backlog.
+    const waiting = [fastcgi(address, PID_PHP), fastcgi(address, PID_PHP)];
+    await until(`two connections in the accept queue of pool ${name}`, async () => poolOf(await statusOf(ctl), name).queue === 2);
+
+    const busy = poolOf(await fcgictlStatus(processes, ctl), name);
+    expect(busy.queue).toBe(2);
+    expect(busy.workers).toMatchObject({ busy: 1, idle: 0 });
+    expect(slotWithPid(busy, pid).activity).toBe('busy');
+
+    await release(fifo, 'go');
+    expect((await held).status).toBe(200);
+    for (const r of await Promise.all(waiting)) {
+      expect(r.status).toBe(200);
+      expect(pidIn(r.body)).toBe(pid);
+    }
+    await until(`pool ${name} drained`, async () => {
+      const pool = poolOf(await statusOf(ctl), name);
+      return pool.queue === 0 && pool.slots[0]!.activity === 'idle';
+    });
+    expect(poolOf(await fcgictlStatus(processes, ctl), name).queue).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Flask under uWSGI: a Python handler that blocks.
+
+const noFlask = missingPeers('uwsgi') ?? missingFlask();
+
+describe.skipIf(noFlask !== null)('idle_timeout with Flask under uWSGI on fd 0', () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  let d: Fcgid;
+  let ctl: string;
+  let address: string;
+
+  beforeAll(async () => {
+    scratch = new Scratch('fcgid-scoreboard-flask-');
+    ctl = scratch.path('flask.ctl');
+    address = `unix:${scratch.path('flask.sock')}`;
+    const config = writeConfig(scratch, 'flask', {
+      pools: {
+        flask: {
+          // --die-on-term: uWSGI's SIGTERM otherwise means "reload".
+          command: ['uwsgi', '--plugin=python3', '--protocol=fastcgi', `--wsgi-file=${BLOCK_PY}`, '--callable=app', '--need-app', '--die-on-term', '--disable-logging'],
+          listen: address,
+          workers: 2,
+          start_secs: '300ms',
+          idle_timeout: '2s',
+          stop_timeout: '1s',
+          env: { PYTHONDONTWRITEBYTECODE: '1' },
+        },
+      },
+    });
+    d = new Fcgid(processes, config);
+    await d.waitForRunning('flask', 2);
+  });
+
+  afterAll(async () => {
+    if (d) {
+      await processes.stop(d.proc, 5000);
+      d.killWorkers();
+    }
+    await processes.killAll();
+    scratch?.remove();
+  });
+
+  const flask = (path: string, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> =>
+    fastcgi(address, '', { SCRIPT_NAME: '', PATH_INFO: path, REQUEST_URI: path, ...extra });
+
+  it.each([
+    { path: '/sleep', what: 'time.sleep(60)' },
+    { path: '/read', what: 'a blocking read on a pipe nobody writes to' },
+  ])('a handler in $what is hung after idle_timeout 2s: killed and replaced', async ({ path }) => {
+    const from = d.mark();
+    const killsBefore = poolOf(await statusOf(ctl), 'flask').hung_kills;
+    const pidFile = scratch.path(`flask${path.replace('/', '-')}.pid`);
+    const blocked = flask(path, { PIDFILE: pidFile }).catch((err: Error) => err);
+    const pid = await pidFrom(pidFile);
+
+    const { index, replacement } = await expectHungAndReplaced(d, 'flask', pid, from);
+    await blocked;
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'flask');
+    expect(pool.hung_kills).toBe(killsBefore + 1);
+    expect(pool.slots.find((s) => s.slot === index)).toMatchObject({ pid: replacement, state: 'running', last_exit: { pid, reason: 'hung' } });
+
+    const r = await flask('/pid');
+    expect(r.status).toBe(200);
+    expect(d.runningPids('flask')).toContain(pidIn(r.body));
+  });
+});
+
+// ---------------------------------------------------------------------------
+// nginx keeping its FastCGI connection open between requests.
+
+describe.skipIf(missingPeers('nginx', 'php-cgi') !== null)('a php-cgi worker holding nginx\'s kept connection (fastcgi_keep_conn on, upstream keepalive)', () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  let d: Fcgid;
+  let ctl: string;
+  let port: number;
+
+  beforeAll(async () => {
+    scratch = new Scratch('fcgid-scoreboard-nginx-');
+    ctl = scratch.path('keep.ctl');
+    const sockPath = scratch.path('keep.sock');
+    const config = writeConfig(scratch, 'keep', {
+      pools: { keep: { ...php(), listen: `unix:${sockPath}`, workers: 2, idle_timeout: '2s', stop_timeout: '1s' } },
+    });
+    d = new Fcgid(processes, config);
+    await d.waitForRunning('keep', 2);
+
+    port = await freePort();
+    const dir = scratch.dir;
+    const conf = `
+master_process off;
+worker_processes 1;
+error_log ${dir}/nginx-error.log info;
+pid ${dir}/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log ${dir}/nginx-access.log;
+  client_body_temp_path ${dir}/client_body;
+  fastcgi_temp_path ${dir}/fastcgi_temp;
+  proxy_temp_path ${dir}/proxy_temp;
+  scgi_temp_path ${dir}/scgi_temp;
+  uwsgi_temp_path ${dir}/uwsgi_temp;
+  upstream keep { server unix:${sockPath}; keepalive 4; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      fastcgi_keep_conn on;
+      fastcgi_param REQUEST_METHOD $request_method;
+      fastcgi_param QUERY_STRING $query_string;
+      fastcgi_param REQUEST_URI $request_uri;
+      fastcgi_param SCRIPT_NAME /pid.php;
+      fastcgi_param SCRIPT_FILENAME ${PID_PHP};
+      fastcgi_param SERVER_PROTOCOL $server_protocol;
+      fastcgi_param GATEWAY_INTERFACE CGI/1.1;
+      fastcgi_pass keep;
+    }
+  }
+}
+`;
+    writeFileSync(scratch.path('nginx.conf'), conf);
+    nginx = processes.start('nginx', ['-p', dir, '-c', scratch.path('nginx.conf'), '-g', 'daemon off;']);
+    await waitForListen({ host: '127.0.0.1', port }, nginx);
+  });
+
+  let nginx: Started;
+
+  afterAll(async () => {
+    if (nginx) await processes.stop(nginx);
+    if (d) {
+      await processes.stop(d.proc, 5000);
+      d.killWorkers();
+    }
+    await processes.killAll();
+    scratch?.remove();
+  });
+
+  function get(path: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+  }
+
+  it('between requests the worker is "waiting", not busy, and is not killed past 2× idle_timeout; the kept connection still serves', async () => {
+    const from = d.mark();
+    const served: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await get(`/r${i}`);
+      expect(r.status, r.body).toBe(200);
+      served.push(pidIn(r.body));
+    }
+    // One kept connection, reused: every request reached the same worker.
+    expect(new Set(served).size).toBe(1);
+    const pid = served[0]!;
+
+    await until('the worker holding the kept connection reported waiting', async () => {
+      const pool = poolOf(await statusOf(ctl), 'keep');
+      return pool.slots.some((s) => s.pid === pid && s.activity === 'waiting');
+    });
+    const waiting = poolOf(await fcgictlStatus(processes, ctl), 'keep');
+    expect(slotWithPid(waiting, pid).activity).toBe('waiting');
+    expect(waiting.workers).toMatchObject({ busy: 0, idle: 2 });
+
+    // Well past 2 × idle_timeout in that state, by the scoreboard's clock.
+    await until('the kept connection held for over 5 s', async () => {
+      const slot = poolOf(await statusOf(ctl), 'keep').slots.find((s) => s.pid === pid);
+      if (!slot || slot.activity !== 'waiting') throw new Error(`worker ${pid} is no longer waiting: ${JSON.stringify(slot)}`);
+      return slot.activity_ms! > 5000;
+    });
+    const later = poolOf(await fcgictlStatus(processes, ctl), 'keep');
+    expect(slotWithPid(later, pid)).toMatchObject({ state: 'running', activity: 'waiting', restarts: 0 });
+    expect(later.hung_kills).toBe(0);
+    expect(hungLines(d, 'keep', from)).toEqual([]);
+    expect(isRunning(pid)).toBe(true);
+
+    const again = await get('/again');
+    expect(again.status).toBe(200);
+    expect(pidIn(again.body)).toBe(pid);
+  });
+});

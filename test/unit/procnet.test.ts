@@ -1,0 +1,225 @@
+// The /proc parsers behind the scoreboard and socket activation
+// (src/supervisor/procnet.ts), on hand-written text in the kernel's exact format:
+// net/unix/af_unix.c unix_seq_show ("%pK: %08X %08X %08X %04X %02X %5lu" then
+// " path" when bound) and net/ipv4/tcp_ipv4.c get_tcp4_sock / net/ipv6/tcp_ipv6.c
+// get_tcp6_sock (addresses as 32-bit words in host order, so little-endian here;
+// "tx_queue:rx_queue", where a LISTEN row's rx_queue is its accept queue).
+// The last block reads this machine's /proc for the per-process probes.
+
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixSocketPaths } from '../../src/supervisor/procnet.js';
+
+// ---------------------------------------------------------------------------
+// /proc/net/unix. Num is %pK (zeros under kptr_restrict); Flags 00010000 is
+// __SO_ACCEPTCON (listening); St 01 unconnected, 02 connecting (an embryo in
+// a listener's queue: no file yet, so inode 0), 03 connected. A socket accepted
+// from a listener carries the listener's path; the client end carries none.
+
+const UNIX = [
+  'Num       RefCount Protocol Flags    Type St Inode Path',
+  '0000000000000000: 00000002 00000000 00010000 0001 01 41001 /run/fcgid/app.sock',
+  '0000000000000000: 00000003 00000000 00000000 0001 03 41002 /run/fcgid/app.sock',
+  '0000000000000000: 00000003 00000000 00000000 0001 03 41003',
+  '0000000000000000: 00000003 00000000 00000000 0001 02     0 /run/fcgid/app.sock',
+  '0000000000000000: 00000002 00000000 00010000 0001 01 41010 /tmp/two  spaces.sock',
+  '0000000000000000: 00000002 00000000 00010000 0001 01 41011 @/tmp/.X11-unix/X0',
+  '0000000000000000: 00000002 00000000 00000000 0002 01 41012 /run/systemd/notify',
+  '0000000000000000: 00000002 00000000 00000000 0001 01  9999',
+  '',
+].join('\n');
+
+describe('/proc/net/unix', () => {
+  it('unixRows: one row per socket bound to a path (abstract and unbound left out), inode, path and St as printed', () => {
+    expect(unixRows(UNIX)).toStrictEqual([
+      { inode: 41001, path: '/run/fcgid/app.sock', state: '01' },
+      { inode: 41002, path: '/run/fcgid/app.sock', state: '03' },
+      { inode: 0, path: '/run/fcgid/app.sock', state: '02' },
+      { inode: 41010, path: '/tmp/two  spaces.sock', state: '01' },
+      { inode: 41012, path: '/run/systemd/notify', state: '01' },
+    ]);
+  });
+
+  it('unixSocketPaths: inode → path, the path byte for byte (the kernel prints it after one space, verbatim)', () => {
+    expect(unixSocketPaths(UNIX)).toStrictEqual(
+      new Map([
+        [41001, '/run/fcgid/app.sock'],
+        [41002, '/run/fcgid/app.sock'],
+        [0, '/run/fcgid/app.sock'],
+        [41010, '/tmp/two  spaces.sock'],
+        [41012, '/run/systemd/notify'],
+      ]),
+    );
+  });
+
+  it('a header alone, or nothing at all (no /proc), gives no rows', () => {
+    expect(unixRows(UNIX.split('\n')[0]!)).toEqual([]);
+    expect(unixRows('')).toEqual([]);
+    expect(unixSocketPaths('')).toEqual(new Map());
+  });
+});
+
+// ---------------------------------------------------------------------------
+// /proc/net/tcp and tcp6. Port 9000 is 2328, 8080 is 1F90, 443 is 01BB.
+// 127.0.0.1 is the word 0x7F000001 in network order, stored little-endian:
+// printed 0100007F. 192.168.1.20 → 1401A8C0. The TIME_WAIT row has the shorter
+// get_timewait4_sock layout and inode 0.
+
+const TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     ';
+const TCP = [
+  TCP_HEADER,
+  '   0: 0100007F:2328 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 52001 1 0000000000000000 100 0 0 10 0                       ',
+  '   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 52002 1 0000000000000000 100 0 0 10 0                       ',
+  '   2: 0100007F:2328 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 52003 1 0000000000000000 20 4 30 10 -1                    ',
+  '   3: 0100007F:D431 0100007F:2328 01 00000000:00000000 00:00000000 00000000  1000        0 52004 1 0000000000000000 20 4 30 10 -1                    ',
+  '   4: 1401A8C0:1F90 0501A8C0:C350 01 00000010:00000020 01:00000014 00000000    33        0 52005 1 0000000000000000 20 4 31 10 -1                    ',
+  '   5: 0100007F:2328 0100007F:D433 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000                                      ',
+  '',
+].join('\n');
+
+const TCP6_HEADER = '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+const TCP6 = [
+  TCP6_HEADER,
+  // [::1]:9000 listening with one connection waiting to be accepted.
+  '   0: 00000000000000000000000001000000:2328 00000000000000000000000000000000:0000 0A 00000000:00000001 00:00000000 00000000  1000        0 53001 1 0000000000000000 100 0 0 10 0',
+  // [::]:8080, dual-stack: an IPv4 client shows up below as ::ffff:127.0.0.1.
+  '   1: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 53002 1 0000000000000000 100 0 0 10 0',
+  '   2: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:E4E6 01 00000000:00000000 00:00000000 00000000     0        0 53003 1 0000000000000000 20 4 30 10 -1',
+  '   3: 00000000000000000000000001000000:2328 00000000000000000000000001000000:8CD2 01 00000000:00000000 00:00000000 00000000  1000        0 53004 1 0000000000000000 20 4 30 10 -1',
+  // 2001:db8::1 (network bytes 20 01 0d b8 … 00 01), 2001:db8:0:0:1:: (the longest
+  // zero run is the one compressed), 2001:db8::1:0:0:1 (of two equal runs, the
+  // first), 2001:db8:0:1:1:1:1:1 (one zero group stays), ::ffff:192.168.1.20.
+  '   4: B80D0120000000000000000001000000:01BB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 53005 1 0000000000000000 100 0 0 10 0',
+  '   5: B80D0120000000000000010000000000:01BB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 53006 1 0000000000000000 100 0 0 10 0',
+  '   6: B80D0120000000000000010001000000:01BB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 53007 1 0000000000000000 100 0 0 10 0',
+  '   7: B80D0120010000000100010001000100:01BB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 53008 1 0000000000000000 100 0 0 10 0',
+  '   8: 0000000000000000FFFF00001401A8C0:1F90 0000000000000000FFFF00000501A8C0:C350 01 00000000:00000000 00:00000000 00000000    33        0 53009 1 0000000000000000 20 4 30 10 -1',
+  '',
+].join('\n');
+
+describe('/proc/net/tcp and /proc/net/tcp6', () => {
+  it('tcpRows (IPv4): little-endian addresses decoded, hex ports, St as printed, rx_queue from "tx_queue:rx_queue"', () => {
+    expect(tcpRows(TCP, '')).toStrictEqual([
+      { inode: 52001, host: '127.0.0.1', port: 9000, state: '0A', rxQueue: 3 },
+      { inode: 52002, host: '0.0.0.0', port: 8080, state: '0A', rxQueue: 0 },
+      { inode: 52003, host: '127.0.0.1', port: 9000, state: '01', rxQueue: 0 },
+      { inode: 52004, host: '127.0.0.1', port: 0xd431, state: '01', rxQueue: 0 },
+      { inode: 52005, host: '192.168.1.20', port: 8080, state: '01', rxQueue: 0x20 },
+      { inode: 0, host: '127.0.0.1', port: 9000, state: '06', rxQueue: 0 },
+    ]);
+  });
+
+  it('tcpRows (IPv6): ::1, ::, ::ffff:a.b.c.d and RFC 5952 zero compression', () => {
+    expect(tcpRows('', TCP6)).toStrictEqual([
+      { inode: 53001, host: '::1', port: 9000, state: '0A', rxQueue: 1 },
+      { inode: 53002, host: '::', port: 8080, state: '0A', rxQueue: 0 },
+      { inode: 53003, host: '::ffff:127.0.0.1', port: 8080, state: '01', rxQueue: 0 },
+      { inode: 53004, host: '::1', port: 9000, state: '01', rxQueue: 0 },
+      { inode: 53005, host: '2001:db8::1', port: 443, state: '0A', rxQueue: 0 },
+      { inode: 53006, host: '2001:db8:0:0:1::', port: 443, state: '0A', rxQueue: 0 },
+      { inode: 53007, host: '2001:db8::1:0:0:1', port: 443, state: '0A', rxQueue: 0 },
+      { inode: 53008, host: '2001:db8:0:1:1:1:1:1', port: 443, state: '0A', rxQueue: 0 },
+      { inode: 53009, host: '::ffff:192.168.1.20', port: 8080, state: '01', rxQueue: 0 },
+    ]);
+  });
+
+  it('tcpRows reads tcp first, then tcp6', () => {
+    expect(tcpRows(TCP, TCP6).map((r) => r.inode)).toEqual([52001, 52002, 52003, 52004, 52005, 0, 53001, 53002, 53003, 53004, 53005, 53006, 53007, 53008, 53009]);
+  });
+
+  it('the rx_queue of a LISTEN row is the accept queue: 0x10 connections waiting reads 16, not the tx_queue beside it', () => {
+    const row = '   0: 0100007F:2328 00000000:0000 0A 00000007:00000010 00:00000000 00000000  1000        0 52101 1 0000000000000000 100 0 0 10 0';
+    expect(tcpRows(`${TCP_HEADER}\n${row}\n`, '')).toStrictEqual([{ inode: 52101, host: '127.0.0.1', port: 9000, state: '0A', rxQueue: 16 }]);
+  });
+
+  it('tcpListeners: only LISTEN rows (st 0A), from both files', () => {
+    expect(tcpListeners(TCP, TCP6)).toStrictEqual(
+      new Map([
+        [52001, { host: '127.0.0.1', port: 9000 }],
+        [52002, { host: '0.0.0.0', port: 8080 }],
+        [53001, { host: '::1', port: 9000 }],
+        [53002, { host: '::', port: 8080 }],
+        [53005, { host: '2001:db8::1', port: 443 }],
+        [53006, { host: '2001:db8:0:0:1::', port: 443 }],
+        [53007, { host: '2001:db8::1:0:0:1', port: 443 }],
+        [53008, { host: '2001:db8:0:1:1:1:1:1', port: 443 }],
+      ]),
+    );
+  });
+
+  it('a header alone, or nothing at all, gives no rows', () => {
+    expect(tcpRows(TCP_HEADER, TCP6_HEADER)).toEqual([]);
+    expect(tcpRows('', '')).toEqual([]);
+    expect(tcpListeners('', '')).toEqual(new Map());
+  });
+});
+
+describe('addressOfInode', () => {
+  const unix = unixSocketPaths(UNIX);
+  const tcp = tcpListeners(TCP, TCP6);
+
+  it.each([
+    [41001, { kind: 'unix', path: '/run/fcgid/app.sock' }],
+    [41010, { kind: 'unix', path: '/tmp/two  spaces.sock' }],
+    [52001, { kind: 'tcp', host: '127.0.0.1', port: 9000 }],
+    [53001, { kind: 'tcp', host: '::1', port: 9000 }],
+    [53002, { kind: 'tcp', host: '::', port: 8080 }],
+    // An established socket is no listener's address.
+    [52003, null],
+    [12345, null],
+  ])('inode %i → %j', (inode, address) => {
+    expect(addressOfInode(inode, unix, tcp)).toStrictEqual(address);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The per-process probes, on this machine's /proc.
+
+describe('per-process probes on this machine', () => {
+  const cleanup: Array<() => void> = [];
+  afterAll(() => {
+    for (const f of cleanup.splice(0)) f();
+  });
+
+  it('socketInode and socketFds see a socket this process holds, with the inode /proc/net/tcp shows for it', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => server.close());
+    const port = (server.address() as net.AddressInfo).port;
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const inode = socketInode(fd);
+    expect(inode).toBeGreaterThan(0);
+    expect(socketFds(process.pid).get(fd)).toBe(inode);
+    expect(tcpRows().find((r) => r.inode === inode)).toStrictEqual({ inode, host: '127.0.0.1', port, state: '0A', rxQueue: 0 });
+    expect(socketInode(0, 999_999_999)).toBeNull();
+  });
+
+  it('ioCounter grows when the process writes', () => {
+    const before = ioCounter(process.pid);
+    expect(before).not.toBeNull();
+    writeFileSync(join(tmpdir(), `fcgid-procnet-${process.pid}`), Buffer.alloc(4096));
+    cleanup.push(() => writeFileSync(join(tmpdir(), `fcgid-procnet-${process.pid}`), ''));
+    expect(ioCounter(process.pid)!).toBeGreaterThanOrEqual(before! + 4096);
+    expect(ioCounter(999_999_999)).toBeNull();
+  });
+
+  it('blockedIn: a process blocked in read(12, …) shows read and fd 12 (the argument is printed in hex: 0xc)', async () => {
+    // python3 blocks in read(2) on descriptor 12, a pipe nobody writes to.
+    const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'ignore', ...Array<'ignore'>(9).fill('ignore'), 'pipe'];
+    const child = spawn('python3', ['-c', 'import os; os.read(12, 1)'], { stdio });
+    cleanup.push(() => child.kill('SIGKILL'));
+    const READ = { x64: 0, arm64: 63 }[process.arch as 'x64' | 'arm64'];
+    const deadline = Date.now() + 10_000;
+    let seen = blockedIn(child.pid!);
+    while (!(seen && seen.nr === READ && seen.arg0 === 12) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = blockedIn(child.pid!);
+    }
+    expect(seen).toStrictEqual({ nr: READ, arg0: 12 });
+    expect(blockedIn(999_999_999)).toBeNull();
+  });
+});
