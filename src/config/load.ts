@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Node, type Scalar, type YAMLMap } from 'yaml';
 import { AddressError, formatAddress, parseAddress, type Address } from '../fastcgi/address.js';
 import { splitCommand } from './command.js';
 import { nearest } from './suggest.js';
@@ -78,6 +78,8 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     r.issues.push({ file, line: lines.linePos(e.pos[0]).line, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
   }
   if (r.issues.length > 0) throw new ConfigError(r.issues);
+  // Anchors and aliases (`command: *php`) read as the node they name.
+  visit(doc, { Alias: (_key, alias) => alias.resolve(doc) ?? undefined });
 
   const contents = doc.contents as Node | null;
   if (contents !== null && !isMap(contents) && !(isScalar(contents) && contents.value === null)) {

@@ -301,6 +301,15 @@ describe('defaults', () => {
     });
   });
 
+  it('reads YAML anchors and aliases as the node they name', () => {
+    const cfg = parseConfig(
+      y('pools:', '  a:', '    command: &php [/usr/bin/php-cgi, -d, x=1]', '    env: &env { A: "1" }', '    listen: unix:a.sock', '  b:', '    command: *php', '    env: *env', '    listen: unix:b.sock'),
+      FILE,
+    );
+    expect(cfg.pools[1]!.command).toEqual(['/usr/bin/php-cgi', '-d', 'x=1']);
+    expect(cfg.pools[1]!.env).toEqual({ A: '1' });
+  });
+
   it('two pools do not share default objects', () => {
     const cfg = parseConfig(y('pools:', '  a:', '    command: x', '    listen: unix:a.sock', '  b:', '    command: x', '    listen: unix:b.sock'), FILE);
     cfg.pools[0]!.env.X = '1';
