@@ -32,13 +32,26 @@ function load(file: string): Config {
   }
 }
 
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** On a terminal, one readable line per entry; JSON everywhere else (journald, files, pipes). */
+function terminalLine(json: string): string {
+  const e = JSON.parse(json) as { time: string; level: number; msg: string; pool?: string; worker?: number; pid?: number; stream?: string };
+  const who = e.pool === undefined ? 'fcgid' : e.worker === undefined ? e.pool : `${e.pool}/${e.worker}${e.pid ? ` ${e.pid}` : ''}`;
+  return `${e.time.slice(11, 23)} ${(LEVEL_NAMES[e.level] ?? String(e.level)).padEnd(5)} ${who}${e.stream ? ` ${e.stream}` : ''}: ${e.msg}\n`;
+}
+
 function makeLogger(config: Config): Logger {
-  const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, mkdir: true, sync: true });
-  const logger = pino({ level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  const options = { level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime };
   // No `pid` in the base: worker lines carry the worker's pid under that name
-  // (journald records the daemon's own). SIGUSR1 reopens the log file, for logrotate.
+  // (journald records the daemon's own).
+  if (config.log.file === null && process.stdout.isTTY) {
+    return pino(options, { write: (line: string) => void process.stdout.write(terminalLine(line)) });
+  }
+  const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, mkdir: true, sync: true });
+  // SIGUSR1 reopens the log file, for logrotate.
   process.on('SIGUSR1', () => dest.reopen());
-  return logger;
+  return pino(options, dest);
 }
 
 async function start(file: string): Promise<void> {
