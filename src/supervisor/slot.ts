@@ -45,6 +45,9 @@ export interface SlotObserver {
 
 export const TAIL_LINES = 20;
 
+/** A clean exit at least this long after the spawn is a recycle even before start_secs. */
+export const RECYCLE_FLOOR_MS = 50;
+
 type Handler = (slot: Slot, event: SlotEvent) => void;
 const noop: Handler = () => {};
 
@@ -67,6 +70,8 @@ export class Slot {
 
   private timer: Timer | null = null;
   private stopRequested = false;
+  /** The last worker ended cleanly after serving (a recycle): the next one counts as started at once. */
+  private proven = false;
   /** Why fcgid stopped this worker, recorded before the signal is sent (php-fpm marks its kills the same way). */
   private stopCause: 'hung' | 'recycled' | null = null;
   /** The restart policy let the last worker go for good; a later reconcile must not revive it (reset() does). */
@@ -118,7 +123,8 @@ export class Slot {
     this.changeState('starting');
     if (pid !== null) this.observer.spawned(this);
     if (pid !== null) {
-      if (this.pool.start_secs === 0) this.becomeRunning();
+      // A slot whose last worker recycled itself cleanly has shown the program works.
+      if (this.pool.start_secs === 0 || this.proven) this.becomeRunning();
       else this.timer = this.host.setTimer(this.pool.start_secs, () => this.handle({ type: 'started' }));
     }
   }
@@ -167,10 +173,20 @@ export class Slot {
   }
 
   /** The process ended: record it, then decide what comes next. */
-  exited(event: Extract<SlotEvent, { type: 'exit' }>, early: boolean): void {
+  exited(event: Extract<SlotEvent, { type: 'exit' }>, beforeStartSecs: boolean): void {
     this.cancelTimer();
     const now = this.host.now();
     const uptimeMs = this.pid === null ? 0 : now - this.startedAt;
+    // A clean exit is a worker recycling itself (php-cgi after PHP_FCGI_MAX_REQUESTS,
+    // which under load comes in a few hundred ms, well inside start_secs), unless
+    // it came so soon that the program cannot have served anything: libfcgi
+    // programs exit(0) at once on a bad fd 0, and that must back off, not spin.
+    const early = beforeStartSecs && !(event.code === 0 && event.signal === null && !event.error && uptimeMs >= RECYCLE_FLOOR_MS);
+    if (beforeStartSecs && !early) this.failures = 0;
+    // Only a worker that ended by itself, cleanly, proves the program (a stop by
+    // fcgid proves nothing about what starts next); anything else sends the next
+    // worker through start_secs again.
+    this.proven = !early && !this.stopRequested && !event.error && event.signal === null && event.code === 0;
     const reason: ExitReason = event.error
       ? 'spawn failed'
       : this.stopRequested
@@ -245,6 +261,7 @@ export class Slot {
   /** Clear a fatal slot so it can start again (restart clears fatal slots). */
   reset(): void {
     this.finished = false;
+    this.proven = false;
     if (this.state !== 'fatal') return;
     this.failures = 0;
     this.changeState('exited');

@@ -164,7 +164,7 @@ describe('Pool.state', () => {
     const { host, pool, config } = setup({}, 3);
     pool.reconcile();
     host.advance(config.start_secs);
-    host.exit(101, 0); // late: respawned at once as pid 103
+    host.exit(101, 9); // a late crash: respawned at once as pid 103, through start_secs again
     expect(pool.state).toBe('starting');
     host.advance(10);
     host.exit(103, 1); // early: backoff

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PoolConfig } from '../../src/config/types.js';
 import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffDelay } from '../../src/supervisor/backoff.js';
-import { SLOT_EVENTS, SLOT_STATES, Slot, TABLE, fmtMs, type SlotEvent, type SlotEventType, type SlotState } from '../../src/supervisor/slot.js';
+import { SLOT_EVENTS, SLOT_STATES, Slot, TABLE, fmtMs, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS } from '../../src/supervisor/slot.js';
 import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
 
 function setup(overrides: Partial<PoolConfig> = {}) {
@@ -107,7 +107,8 @@ describe('TABLE', () => {
     const { host, obs, slot } = t;
     if (event === 'start') slot.want = 'up';
     if (event === 'stop') slot.want = 'down';
-    const before = {
+    // Everything an event could change, to compare before and after.
+    const snapshot = () => ({
       pid: slot.pid,
       spawns: host.spawnCount,
       kills: host.kills.length,
@@ -116,23 +117,15 @@ describe('TABLE', () => {
       logs: obs.logs.length,
       restarts: slot.restarts,
       failures: slot.failures,
-    };
+    });
+    const before = snapshot();
     slot.handle(EVENT[event]);
     const expected = HANDLED[state][event];
 
     if (expected === undefined) {
       // An unhandled event changes nothing at all.
       expect(slot.state).toBe(state);
-      expect({
-        pid: slot.pid,
-        spawns: host.spawnCount,
-        kills: host.kills.length,
-        timers: host.pendingTimers,
-        changes: obs.changes.length,
-        logs: obs.logs.length,
-        restarts: slot.restarts,
-        failures: slot.failures,
-      }).toEqual(before);
+      expect(snapshot()).toEqual(before);
       return;
     }
 
@@ -316,11 +309,12 @@ describe('Slot', () => {
     expect(slot.state).toBe('running');
     expect(host.pendingTimers).toBe(0);
     host.exit(100, 0);
-    expect(slot.state).toBe('starting');
+    // A clean exit of its own accord proves the program: the next worker counts as started at once.
+    expect(slot.state).toBe('running');
     expect(slot.pid).toBe(101);
     expect(slot.restarts).toBe(1);
     expect(slot.failures).toBe(0);
-    expect(host.pendingTimers).toBe(1); // only the new worker's start_secs
+    expect(host.pendingTimers).toBe(0);
     expect(slot.lastExit).toMatchObject({ pid: 100, code: 0, uptimeMs: 6000, reason: 'exited' });
     expect(obs.logs.at(-1)).toMatchObject({
       level: 'info',
@@ -615,5 +609,49 @@ describe('fmtMs', () => {
     [7_199_999, '2h0m'],
   ] as const)('%d ms reads %s', (ms, text) => {
     expect(fmtMs(ms)).toBe(text);
+  });
+});
+
+describe('clean exits before start_secs (php-cgi recycling under load)', () => {
+  it('a clean exit after RECYCLE_FLOOR_MS is a recycle: respawn at once, no failure counted, and the next worker counts as started', () => {
+    const { host, slot, up } = setup({ start_secs: 1000, start_retries: 2 });
+    up();
+    for (let i = 0; i < 5; i++) {
+      host.advance(RECYCLE_FLOOR_MS + 150);
+      host.exit(slot.pid!, 0);
+      expect(slot.failures).toBe(0);
+      expect(slot.lastExit!.reason).toBe('exited');
+    }
+    expect(slot.state).toBe('running');
+    expect(host.spawnCount).toBe(6);
+    expect(host.pendingTimers).toBe(0);
+  });
+
+  it('exit(0) sooner than RECYCLE_FLOOR_MS (libfcgi on a non-blocking fd 0) backs off, then goes fatal', () => {
+    const { host, slot, up } = setup({ start_secs: 1000, start_retries: 2 });
+    up();
+    host.advance(5);
+    host.exit(slot.pid!, 0);
+    expect(slot.state).toBe('backoff');
+    expect(slot.lastExit!.reason).toBe('exited early');
+    host.runNext();
+    host.advance(5);
+    host.exit(slot.pid!, 0);
+    expect(slot.state).toBe('fatal');
+  });
+
+  it('a crash after a recycle sends the next worker through start_secs again', () => {
+    const { host, slot, up } = setup({ start_secs: 1000, start_retries: 3 });
+    up();
+    host.advance(200);
+    host.exit(slot.pid!, 0);
+    expect(slot.state).toBe('running');
+    host.advance(200);
+    host.exit(slot.pid!, 139);
+    expect(slot.lastExit!.reason).toBe('crashed');
+    expect(slot.state).toBe('starting');
+    host.advance(100);
+    host.exit(slot.pid!, 1);
+    expect(slot.state).toBe('backoff');
   });
 });
