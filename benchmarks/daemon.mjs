@@ -1,0 +1,1100 @@
+#!/usr/bin/env node
+// The process manager side by side with its peers: `fcgid start` against
+// spawn-fcgi, php-fpm and supervisord's [fcgi-program], all running php-cgi (or
+// php-fpm's own children) on unix sockets. Five parts, each under a hard time limit:
+//
+//   throughput  4 workers per manager behind ONE nginx (worker_processes 1,
+//               access_log off), wrk -t1 -c16 on a PHP "hello", the managers
+//               alternating in rounds; median req/s, and the CPU time each
+//               manager process used under load (utime+stime from /proc/<pid>/stat)
+//               and how many workers it respawned. php-cgi keeps its default
+//               PHP_FCGI_MAX_REQUESTS (500); fcgid and supervisord run with
+//               start_secs / startsecs 0 (see "recycle")
+//   recycle     the same load on fcgid and supervisord with their default
+//               start_secs / startsecs of 1 s, in slices: php-cgi recycles sooner
+//               than that under load, which both count as a failed start
+//   respawn     SIGKILL one worker (by pid, oldest first, older than 1.3 s), time
+//               until the manager has a new child and until that child sits in
+//               accept(); /proc polled synchronously every 0.2 ms
+//   startup     from launching the manager to N workers (8) sitting in accept()
+//   idle        fcgid with 64 php-cgi workers idle for 30 s: daemon RSS, CPU time,
+//               context switches, then its syscalls over 10 s (strace -c -f)
+//
+//   node benchmarks/daemon.mjs                     # every part, about 5 minutes
+//   node benchmarks/daemon.mjs respawn startup     # some parts (or BENCH_PARTS=respawn,startup)
+//   node benchmarks/daemon.mjs --quick             # every part, short, about 1.5 minutes
+//   options: --rounds=N --duration=S --warmup=S --connections=N --max-requests=N
+//            --start-secs=S --backends=fcgid,spawn-fcgi,php-fpm,supervisord[,fcgid-master,fcgid-baseline]
+//            --baseline=DIR (backend fcgid-baseline: DIR/bin/fcgid, e.g. a build from before a change)
+//            (throughput); --recycle-slices=N --recycle-slice=S (recycle);
+//            --kills=N (respawn); --runs=N --startup-workers=N (startup);
+//            --idle-workers=N --idle-secs=S --no-strace (idle);
+//            --managers=fcgid,spawn-fcgi,php-fpm,supervisord (the other parts)
+//            --fcgid=PATH (another bin/fcgid for every part) --json=FILE
+//            --run-dir=DIR (where fcgid's control socket and registry go; default a dir in /dev/shm)
+//            --profile=DIR (run fcgid under node --cpu-prof, profiles in DIR)
+//   (or env BENCH_ROUNDS, BENCH_DURATION, BENCH_KILLS, BENCH_RUNS, BENCH_IDLE_SECS, ...)
+//
+// Needs a build (npm run build), nginx, wrk, php-cgi, spawn-fcgi, php-fpm8.2 and
+// supervisord on PATH; strace for the syscall count. Linux only: it reads /proc.
+// Everything listens on 127.0.0.1 or on unix sockets in a temp dir (fcgid's control
+// socket and worker registry in a tmpfs one, /dev/shm, as /run is on a systemd
+// host), both removed at the end. The script kills only processes it started and
+// their descendants, by pid (checked against the process start time) and process
+// group, also on failure, on SIGINT and at a hard time limit per part. Results
+// are printed, never asserted; docs/benchmarks.md records them.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const HOST = '127.0.0.1';
+const PHP_BODY = 'hello';
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+const ALL_PARTS = ['throughput', 'recycle', 'respawn', 'startup', 'idle'];
+const ALL_BACKENDS = ['fcgid', 'fcgid-baseline', 'spawn-fcgi', 'php-fpm', 'supervisord', 'fcgid-master'];
+const ALL_MANAGERS = ['fcgid', 'spawn-fcgi', 'php-fpm', 'supervisord'];
+// accept(2) and accept4(2), as /proc/<pid>/syscall numbers them.
+const ACCEPT_SYSCALLS = { x64: ['43', '288'], arm64: ['202', '242'] }[process.arch] ?? ['43', '288'];
+const PHP_FPM = ['php-fpm8.2', 'php-fpm'].find((p) => which(p)) ?? 'php-fpm8.2';
+
+// ---------------------------------------------------------------------------
+// Options
+
+function options() {
+  const args = new Map();
+  const parts = [];
+  for (const a of process.argv.slice(2)) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (m) args.set(m[1], m[2] ?? 'true');
+    else if (ALL_PARTS.includes(a)) parts.push(a);
+    else throw new Error(`unknown argument ${a}; see the header of benchmarks/daemon.mjs`);
+  }
+  const quick = args.has('quick');
+  const num = (name, env, dflt) => {
+    const v = Number(args.get(name) ?? process.env[env] ?? dflt);
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+    return v;
+  };
+  if (parts.length === 0) parts.push(...(process.env.BENCH_PARTS ? process.env.BENCH_PARTS.split(',') : ALL_PARTS));
+  for (const p of parts) if (!ALL_PARTS.includes(p)) throw new Error(`unknown part ${p}; parts: ${ALL_PARTS.join(', ')}`);
+  const managers = (args.get('managers') ?? ALL_MANAGERS.join(',')).split(',');
+  for (const m of managers) if (!ALL_MANAGERS.includes(m)) throw new Error(`--managers: unknown manager ${m}`);
+  if (!managers.includes('fcgid')) managers.unshift('fcgid');
+  const baseline = args.get('baseline') ? path.resolve(args.get('baseline'), 'bin/fcgid') : null;
+  const dfltBackends = ALL_BACKENDS.filter((b) => (b === 'fcgid-baseline' ? baseline !== null : b !== 'fcgid-master' && managers.includes(b)));
+  const backends = args.get('backends')?.split(',') ?? dfltBackends;
+  for (const b of backends) if (!ALL_BACKENDS.includes(b)) throw new Error(`--backends: unknown backend ${b}; backends: ${ALL_BACKENDS.join(', ')}`);
+  if (backends.includes('fcgid-baseline') && !baseline) throw new Error('backend fcgid-baseline needs --baseline=DIR (a checkout with a build)');
+  return {
+    parts: ALL_PARTS.filter((p) => parts.includes(p)),
+    managers: ALL_MANAGERS.filter((m) => managers.includes(m)),
+    backends: ALL_BACKENDS.filter((b) => backends.includes(b)),
+    maxRequests: args.has('max-requests') ? Number(args.get('max-requests')) : null,
+    recycleSlices: num('recycle-slices', 'BENCH_RECYCLE_SLICES', quick ? 2 : 5),
+    recycleSlice: num('recycle-slice', 'BENCH_RECYCLE_SLICE', quick ? 2 : 3),
+    rounds: num('rounds', 'BENCH_ROUNDS', quick ? 1 : 5),
+    duration: num('duration', 'BENCH_DURATION', quick ? 2 : 5),
+    warmup: num('warmup', 'BENCH_WARMUP', quick ? 1 : 2),
+    connections: num('connections', 'BENCH_CONNECTIONS', 16),
+    kills: num('kills', 'BENCH_KILLS', quick ? 5 : 20),
+    runs: num('runs', 'BENCH_RUNS', quick ? 3 : 10),
+    startupWorkers: num('startup-workers', 'BENCH_STARTUP_WORKERS', 8),
+    idleWorkers: num('idle-workers', 'BENCH_IDLE_WORKERS', 64),
+    idleSecs: num('idle-secs', 'BENCH_IDLE_SECS', quick ? 5 : 30),
+    strace: !args.has('no-strace') && which('strace') !== null,
+    json: args.get('json') ?? null,
+    startSecs: args.has('start-secs') ? Number(args.get('start-secs')) : null,
+    fcgid: path.resolve(args.get('fcgid') ?? path.join(root, 'bin/fcgid')),
+    baseline,
+    runDir: args.get('run-dir') ? path.resolve(args.get('run-dir')) : null,
+    profile: args.get('profile') ? path.resolve(args.get('profile')) : null,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Processes: everything started is tracked by pid + start time, and only those
+// (and their descendants, found through /proc) are ever signalled.
+
+/** pid -> { name, child, start } */
+const started = new Map();
+let workDir = null;
+/** fcgid's control socket and worker registry: on tmpfs when there is one, like /run/fcgid on a systemd host. */
+let runDir = null;
+let cleaning = null;
+
+function which(program) {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin']) {
+    if (dir && existsSync(path.join(dir, program))) return path.join(dir, program);
+  }
+  return null;
+}
+
+/** Start a program in its own process group; stdout and stderr are collected. */
+function launch(name, command, args, { env = process.env, onStdout = null } = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  const entry = { name, child, pid: child.pid, start: procStat(child.pid)?.start ?? null, output: '', exited: null };
+  entry.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  child.once('exit', () => started.delete(child.pid));
+  child.on('error', (err) => (entry.output += `\n${err.message}`));
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    if (onStdout) onStdout(d);
+    else entry.output = (entry.output + d).slice(-20000);
+  });
+  child.stderr.on('data', (d) => (entry.output = (entry.output + d).slice(-20000)));
+  started.set(child.pid, entry);
+  return entry;
+}
+
+/** Every live descendant of `pid`, with its start time. */
+function descendants(pid, out = []) {
+  for (const tid of safeReaddir(`/proc/${pid}/task`)) {
+    for (const c of readText(`/proc/${pid}/task/${tid}/children`)?.trim().split(/\s+/).filter(Boolean) ?? []) {
+      const child = Number(c);
+      const st = procStat(child);
+      if (st) out.push({ pid: child, start: st.start });
+      descendants(child, out);
+    }
+  }
+  return out;
+}
+
+function signalIfSame(p, signal) {
+  // Never signal a recycled pid: compare the start time recorded when we saw it.
+  if (p.start !== null && procStat(p.pid)?.start !== p.start) return;
+  try {
+    process.kill(p.pid, signal);
+  } catch {
+    // gone already
+  }
+}
+
+function signalGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone already
+  }
+}
+
+/** SIGTERM (the manager's own graceful stop), then SIGKILL to it, its group and its descendants. */
+async function stop(entry, graceMs = 5000) {
+  if (!started.has(entry.pid)) return;
+  const family = descendants(entry.pid);
+  signalIfSame(entry, 'SIGTERM');
+  const timer = new Promise((r) => setTimeout(r, graceMs, 'timeout'));
+  const how = await Promise.race([entry.exited, timer]);
+  if (how === 'timeout') console.error(`${entry.name} (pid ${entry.pid}) still alive ${graceMs} ms after SIGTERM; sending SIGKILL`);
+  killFamily(entry, family);
+  await entry.exited;
+}
+
+function killFamily(entry, family = []) {
+  const all = [...family, ...(procStat(entry.pid) ? descendants(entry.pid) : [])];
+  signalIfSame(entry, 'SIGKILL');
+  signalGroup(entry.pid, 'SIGKILL');
+  for (const p of all) {
+    signalIfSame(p, 'SIGKILL');
+    // Workers of fcgid and supervisord lead their own process groups.
+    if (procStat(p.pid)?.pgrp === p.pid) signalGroup(p.pid, 'SIGKILL');
+  }
+}
+
+async function cleanup() {
+  if (cleaning) return cleaning;
+  cleaning = (async () => {
+    await Promise.all([...started.values()].map((e) => stop(e, 3000).catch(() => {})));
+    removeDirs();
+  })();
+  return cleaning;
+}
+
+function removeDirs() {
+  if (process.env.BENCH_KEEP_TMP) return;
+  for (const d of [workDir, runDir]) if (d) rmSync(d, { recursive: true, force: true });
+}
+
+function installExitHandlers() {
+  const bail = (why, code) => {
+    console.error(`\n${why}; stopping the processes this benchmark started`);
+    cleanup().finally(() => process.exit(code));
+  };
+  process.on('SIGINT', () => bail('SIGINT', 130));
+  process.on('SIGTERM', () => bail('SIGTERM', 143));
+  // Last resort if we leave some other way: synchronous SIGKILL by pid and group.
+  process.on('exit', () => {
+    for (const e of started.values()) killFamily(e);
+    removeDirs();
+  });
+}
+
+/** Run one part under a hard time limit; on expiry everything is stopped and the script fails. */
+async function bounded(name, limitS, fn) {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`part ${name}: hard time limit of ${Math.round(limitS)} s reached`)), limitS * 1000);
+  });
+  try {
+    return await Promise.race([fn(), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+
+function readText(file) {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function safeReaddir(dir) {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Fields of /proc/<pid>/stat that matter here; null when gone or a zombie. */
+function procStat(pid) {
+  const text = readText(`/proc/${pid}/stat`);
+  if (!text) return null;
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  if (f[0] === 'Z' || f[0] === 'X') return null;
+  return { state: f[0], ppid: Number(f[1]), pgrp: Number(f[2]), utime: Number(f[11]), stime: Number(f[12]), start: f[19] };
+}
+
+/** CPU time of a whole process (all threads, living and gone), in ms; clock-tick resolution. */
+function cpuMs(pid) {
+  const st = procStat(pid);
+  return st ? ((st.utime + st.stime) * 1000) / CLK_TCK : null;
+}
+
+/**
+ * CPU time of a process tree in ms: its own, its reaped children's (cutime,
+ * cstime) and its live descendants'. Differences between two samples stay
+ * right as processes come and go, since a reaped child's time moves into its
+ * parent's cutime.
+ */
+function treeCpuMs(pid) {
+  const text = readText(`/proc/${pid}/stat`);
+  if (!text) return 0;
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  let ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  let total = (ticks * 1000) / CLK_TCK;
+  for (const tid of safeReaddir(`/proc/${pid}/task`)) {
+    for (const c of readText(`/proc/${pid}/task/${tid}/children`)?.trim().split(/\s+/).filter(Boolean) ?? []) total += treeCpuMs(Number(c));
+  }
+  return total;
+}
+
+/** CPU time the whole machine spent busy, in ms (all CPUs; /proc/stat counts USER_HZ ticks). */
+function machineBusyMs() {
+  const f = (readText('/proc/stat') ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return ((f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0)) * 1000) / CLK_TCK;
+}
+
+/** Sample, then `foreign(sample)`: CPU ms per s the machine spent on processes that are not this benchmark's. */
+function foreignCpu() {
+  const t = performance.now();
+  const busy = machineBusyMs();
+  const ours = treeCpuMs(process.pid);
+  return () => {
+    const secs = (performance.now() - t) / 1000;
+    return (machineBusyMs() - busy - (treeCpuMs(process.pid) - ours)) / secs;
+  };
+}
+
+/** Children forked by the process's main thread (managers fork from it). Cheap enough to poll. */
+function mainChildren(pid) {
+  const text = readText(`/proc/${pid}/task/${pid}/children`);
+  return text ? text.trim().split(/\s+/).filter(Boolean).map(Number) : [];
+}
+
+/** True when the process sits in accept(2): ready for the next connection. */
+function inAccept(pid) {
+  const s = readText(`/proc/${pid}/syscall`);
+  return s !== null && ACCEPT_SYSCALLS.includes(s.slice(0, s.indexOf(' ')));
+}
+
+function acceptingChildren(pid) {
+  return mainChildren(pid).filter(inAccept);
+}
+
+function status(pid) {
+  const out = {};
+  for (const line of (readText(`/proc/${pid}/status`) ?? '').split('\n')) {
+    const m = /^(\w+):\s+(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Context switches of every thread of the process (the leader's status counts only its own). */
+function ctxtSwitches(pid) {
+  let voluntary = 0;
+  let involuntary = 0;
+  for (const tid of safeReaddir(`/proc/${pid}/task`)) {
+    const s = status(`${pid}/task/${tid}`);
+    voluntary += s.voluntary_ctxt_switches ?? 0;
+    involuntary += s.nonvoluntary_ctxt_switches ?? 0;
+  }
+  return { voluntary, involuntary };
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Block this thread for `ms` (fractions allowed): the polls below must not wait on the event loop. */
+function sleepSync(ms) {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// The respawn poll reads one small /proc file per turn: every 0.2 ms costs little.
+// The start-up poll reads one per worker and would compete with the manager
+// starting up on a 2-core machine, so it turns every 1 ms.
+const RESPAWN_POLL_MS = 0.2;
+const STARTUP_POLL_MS = 1;
+/** Poll `probe` every `everyMs` ms, synchronously, until it returns a value; null after `limitMs`. */
+function pollSync(probe, limitMs, everyMs) {
+  const deadline = performance.now() + limitMs;
+  for (;;) {
+    const v = probe();
+    if (v !== null && v !== undefined && v !== false) return { value: v, at: performance.now() };
+    if (performance.now() > deadline) return null;
+    sleepSync(everyMs);
+  }
+}
+
+async function waitFor(what, probe, limitMs, entry) {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (entry && !started.has(entry.pid)) throw new Error(`${entry.name} exited while waiting for ${what}:\n${entry.output}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for ${what}${entry ? `\n${entry.name} output:\n${entry.output}` : ''}`);
+    await sleep(5);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The managers. Each takes a socket path and a worker count and returns a launch
+// description; `pid` is the process whose children are the workers.
+
+function phpEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  // php-cgi's own defaults apply unless a manager sets them (PHP_FCGI_MAX_REQUESTS=500).
+  for (const k of Object.keys(env)) if (k.startsWith('PHP_FCGI_') && !(k in extra)) delete env[k];
+  return env;
+}
+
+/** PHP_FCGI_MAX_REQUESTS when --max-requests is given; php-cgi's default (500) otherwise. */
+function maxRequestsEnv(s) {
+  return s.maxRequests === null ? {} : { PHP_FCGI_MAX_REQUESTS: String(s.maxRequests) };
+}
+
+// Each launch gets `s`: { workers, children (php-cgi's own PHP_FCGI_CHILDREN, fcgid
+// only), startSecs (null: the manager's default), maxRequests, logLevel, onStdout }.
+const managers = {
+  fcgid: {
+    launch(dir, name, sock, s, opt) {
+      const cfg = path.join(dir, `${name}.yaml`);
+      const env = { PHP_FCGI_CHILDREN: String(s.children ?? 0), ...maxRequestsEnv(s) };
+      writeFileSync(
+        cfg,
+        [
+          `control: { socket: ${JSON.stringify(path.join(runDir ?? dir, `${name}.ctl`))} }`,
+          `log: { level: ${s.logLevel ?? 'info'} }`,
+          'pools:',
+          '  php:',
+          '    command: /usr/bin/php-cgi',
+          `    listen: ${JSON.stringify(`unix:${sock}`)}`,
+          `    workers: ${s.workers}`,
+          ...(s.startSecs == null ? [] : [`    start_secs: ${s.startSecs}`]),
+          `    env: ${JSON.stringify(env)}`,
+          '',
+        ].join('\n'),
+      );
+      const nodeArgs = opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${opt.profile}`] : [];
+      const args = [...nodeArgs, s.bin ?? opt.fcgid, 'start', '-c', cfg];
+      const e = launch(`fcgid ${name}`, process.execPath, args, { env: phpEnv(), onStdout: s.onStdout });
+      return { entry: e, managerPid: e.pid, command: `node ${args.join(' ')}`, config: readFileSync(cfg, 'utf8') };
+    },
+  },
+  'spawn-fcgi': {
+    launch(dir, name, sock, s) {
+      // As people run it: one php-cgi master (exec'd in place by -n) forking
+      // PHP_FCGI_CHILDREN=workers children, which it replaces after 500 requests each.
+      const args = ['-n', '-s', sock, '-C', String(s.workers), '--', '/usr/bin/php-cgi'];
+      const e = launch(`spawn-fcgi ${name}`, 'spawn-fcgi', args, { env: phpEnv(maxRequestsEnv(s)) });
+      return { entry: e, managerPid: e.pid, command: `spawn-fcgi ${args.join(' ')}` };
+    },
+  },
+  'php-fpm': {
+    launch(dir, name, sock, s) {
+      const conf = path.join(dir, `${name}-fpm.conf`);
+      const asRoot = process.getuid() === 0;
+      writeFileSync(
+        conf,
+        [
+          '[global]',
+          `pid = ${path.join(dir, `${name}-fpm.pid`)}`,
+          `error_log = ${path.join(dir, `${name}-fpm.log`)}`,
+          'daemonize = no',
+          '[www]',
+          `listen = ${sock}`,
+          ...(asRoot ? ['user = root', 'group = root'] : []),
+          'pm = static',
+          `pm.max_children = ${s.workers}`,
+          // pm.max_requests stays at php-fpm's default, 0: children are not recycled.
+          '',
+        ].join('\n'),
+      );
+      const args = ['-F', '-y', conf, ...(asRoot ? ['-R'] : [])];
+      const e = launch(`php-fpm ${name}`, PHP_FPM, args, { env: phpEnv() });
+      return { entry: e, managerPid: e.pid, command: `${PHP_FPM} ${args.join(' ')}`, config: readFileSync(conf, 'utf8') };
+    },
+  },
+  supervisord: {
+    launch(dir, name, sock, s) {
+      const conf = path.join(dir, `${name}-supervisord.conf`);
+      const logs = path.join(dir, `${name}-supervisord-logs`);
+      mkdirSync(logs, { recursive: true });
+      const env = { PHP_FCGI_CHILDREN: '0', ...maxRequestsEnv(s) };
+      writeFileSync(
+        conf,
+        [
+          '[supervisord]',
+          'nodaemon=true',
+          ...(process.getuid() === 0 ? ['user=root'] : []),
+          `logfile=${path.join(logs, 'supervisord.log')}`,
+          `pidfile=${path.join(dir, `${name}-supervisord.pid`)}`,
+          `childlogdir=${logs}`,
+          '[fcgi-program:php]',
+          'command=/usr/bin/php-cgi',
+          `socket=unix://${sock}`,
+          `numprocs=${s.workers}`,
+          'process_name=%(program_name)s_%(process_num)02d',
+          `environment=${Object.entries(env).map(([k, v]) => `${k}="${v}"`).join(',')}`,
+          // php-cgi exits 0 after 500 requests: "expected", so the default
+          // autorestart=unexpected would leave it down.
+          'autorestart=true',
+          ...(s.startSecs == null ? [] : [`startsecs=${s.startSecs}`]),
+          '',
+        ].join('\n'),
+      );
+      const args = ['-n', '-c', conf];
+      const e = launch(`supervisord ${name}`, 'supervisord', args, { env: phpEnv() });
+      return { entry: e, managerPid: e.pid, command: `supervisord ${args.join(' ')}`, logfile: path.join(logs, 'supervisord.log'), config: readFileSync(conf, 'utf8') };
+    },
+  },
+};
+
+/** Start a manager and wait until `expect` processes under it sit in accept(). */
+async function startManager(kind, dir, name, s, opt) {
+  const sock = path.join(dir, `${name}.sock`);
+  const m = managers[kind].launch(dir, name, sock, s, opt);
+  m.kind = kind;
+  m.sock = sock;
+  const expect = s.children ? s.children : s.workers;
+  await waitFor(`${expect} ${kind} workers in accept()`, () => acceptingWorkers(m.managerPid).length >= expect, 15000, m.entry);
+  return m;
+}
+
+/** Workers in accept(): children of the manager, or grandchildren under a php-cgi master. */
+function acceptingWorkers(pid) {
+  const out = [];
+  for (const c of mainChildren(pid)) {
+    if (inAccept(c)) out.push(c);
+    else for (const g of mainChildren(c)) if (inAccept(g)) out.push(g);
+  }
+  return out;
+}
+
+/** fcgid's pino lines, parsed as they arrive. */
+function fcgidLog() {
+  const lines = [];
+  let partial = '';
+  return {
+    lines,
+    onStdout(chunk) {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop();
+      for (const p of parts) {
+        try {
+          lines.push(JSON.parse(p));
+        } catch {
+          lines.push({ msg: p });
+        }
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and output
+
+function quantile(xs, q) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+const median = (xs) => quantile(xs, 0.5);
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+
+function table(header, rows) {
+  const out = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  return out.join('\n');
+}
+
+function loadNow() {
+  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
+function machineInfo() {
+  const cpus = os.cpus();
+  const php = spawnSync('php-cgi', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  const fpm = spawnSync(PHP_FPM, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  const sup = spawnSync('supervisord', ['-v'], { encoding: 'utf8' }).stdout.trim();
+  const sp = spawnSync('spawn-fcgi', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  const ngx = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim();
+  return {
+    cpu: `${cpus.length} x ${cpus[0]?.model ?? '?'}`,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    peers: `${php}; ${fpm}; supervisord ${sup}; ${sp}; ${ngx}`,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Part 1: throughput
+
+function nginxConf(dir, port, backends) {
+  const tmp = path.join(dir, 'nginx-tmp');
+  mkdirSync(tmp, { recursive: true });
+  const locations = backends
+    .map(
+      (b) => `    location /${b.id}/ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME ${path.join(dir, 'hello.php')};
+      fastcgi_param SCRIPT_NAME /hello.php;
+      fastcgi_pass unix:${b.sock};
+    }`,
+    )
+    .join('\n');
+  return `worker_processes 1;
+${process.getuid() === 0 ? 'user root;\n' : ''}pid ${path.join(dir, 'nginx.pid')};
+error_log ${path.join(dir, 'nginx-error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}/body;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  proxy_temp_path ${tmp}/proxy;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  server {
+    listen ${HOST}:${port};
+${locations}
+  }
+}
+`;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function runWrk(args, limitS) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const e = launch('wrk', 'wrk', args, { onStdout: (d) => (out += d) });
+    const timer = setTimeout(() => killFamily(e), (limitS + 10) * 1000);
+    e.exited.then((code) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`wrk exited with ${code}:\n${out}\n${e.output}`));
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      const total = Number(/(\d+) requests in/.exec(out)?.[1]);
+      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+      const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+      const p99ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2]] : NaN;
+      // Requests/sec counts every response; a 502 from nginx is not a served request.
+      const okRps = total > 0 ? (rps * (total - non2xx)) / total : 0;
+      resolve({ rps, okRps, total, non2xx, socketErrors, p99ms });
+    });
+  });
+}
+
+/**
+ * The throughput backends. fcgid and supervisord run with start_secs/startsecs 0
+ * here (--start-secs to change): under this load every php-cgi recycles within
+ * their default 1 s, which both count as a failed start (part "recycle" shows
+ * what that does).
+ */
+function throughputBackends(opt) {
+  const ss = opt.startSecs ?? 0;
+  const all = {
+    fcgid: { kind: 'fcgid', s: { workers: 4, startSecs: ss }, label: `fcgid: 4 php-cgi, start_secs ${ss}` },
+    'fcgid-baseline': { kind: 'fcgid', s: { workers: 4, startSecs: ss, bin: opt.baseline }, label: `fcgid baseline (${opt.baseline}): 4 php-cgi, start_secs ${ss}` },
+    'spawn-fcgi': { kind: 'spawn-fcgi', s: { workers: 4 }, label: 'spawn-fcgi -C 4: 1 php-cgi master, 4 children' },
+    'php-fpm': { kind: 'php-fpm', s: { workers: 4 }, label: 'php-fpm: pm static, 4 children' },
+    supervisord: { kind: 'supervisord', s: { workers: 4, startSecs: ss }, label: `supervisord: [fcgi-program] numprocs 4, startsecs ${ss}` },
+    'fcgid-master': { kind: 'fcgid', s: { workers: 1, children: 4, startSecs: ss }, label: 'fcgid: 1 php-cgi master, PHP_FCGI_CHILDREN=4' },
+  };
+  return opt.backends.map((id) => ({ id, ...all[id], s: { ...all[id].s, maxRequests: opt.maxRequests } }));
+}
+
+async function throughput(opt, report) {
+  const dir = workDir;
+  writeFileSync(path.join(dir, 'hello.php'), `<?php echo "${PHP_BODY}";\n`);
+  const backends = [];
+  for (const b of throughputBackends(opt)) {
+    const log = fcgidLog();
+    const m = await startManager(b.kind, dir, `tp-${b.id}`, { ...b.s, onStdout: log.onStdout }, opt);
+    backends.push({ ...b, ...m, log });
+  }
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  writeFileSync(conf, nginxConf(dir, port, backends));
+  const nginxArgs = ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log'), '-g', 'daemon off;'];
+  const nginx = launch('nginx', 'nginx', nginxArgs);
+  await waitFor('nginx to listen', () => listeningTcp(port), 5000, nginx);
+  const url = (b) => `http://${HOST}:${port}/${b.id}/hello.php`;
+  for (const b of backends) {
+    const res = await fetch(url(b));
+    const text = await res.text();
+    if (res.status !== 200 || text !== PHP_BODY) throw new Error(`${b.id}: expected 200 "${PHP_BODY}", got ${res.status} ${JSON.stringify(text.slice(0, 300))}`);
+  }
+  const wrkArgs = (u, s) => ['-t1', `-c${opt.connections}`, `-d${s}s`, '--timeout', '5s', '--latency', u];
+  report.commands.push(`nginx ${nginxArgs.join(' ')}   # worker_processes 1, access_log off; see nginxConf()`);
+  for (const b of backends) report.commands.push(b.command);
+  report.commands.push(`wrk ${wrkArgs(`http://${HOST}:PORT/<manager>/hello.php`, opt.duration).join(' ')}`);
+  report.configs = Object.fromEntries(backends.filter((b) => b.config).map((b) => [b.id, b.config]));
+
+  console.log(`warm-up: ${opt.warmup} s per backend`);
+  for (const b of backends) await runWrk(wrkArgs(url(b), opt.warmup), opt.warmup);
+
+  const runs = new Map(backends.map((b) => [b.id, []]));
+  for (let r = 0; r < opt.rounds; r++) {
+    const order = backends.map((_, i) => backends[(i + r) % backends.length]);
+    for (const b of order) {
+      const cpu0 = cpuMs(b.managerPid);
+      const r0 = respawnCount(b);
+      const foreign = foreignCpu();
+      const t0 = performance.now();
+      const w = await runWrk(wrkArgs(url(b), opt.duration), opt.duration);
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = cpuMs(b.managerPid) - cpu0;
+      const respawns = r0 === null ? null : respawnCount(b) - r0;
+      const foreignMsPerS = foreign();
+      runs.get(b.id).push({ ...w, cpuMs: cpu, seconds, respawns, foreignMsPerS });
+      console.log(
+        `round ${r + 1} ${b.id.padEnd(12)} ${f0(w.okRps).padStart(7)} req/s  p99 ${f1(w.p99ms)} ms  errors ${w.non2xx + w.socketErrors}  ` +
+          `manager CPU ${f0(cpu)} ms${respawns === null ? '' : `  respawns ${respawns}`}  other processes' CPU ${f0(foreignMsPerS)} ms/s  (load ${loadNow()})`,
+      );
+    }
+  }
+  await stop(nginx);
+  for (const b of backends) await stop(b.entry);
+
+  const summary = backends.map((b) => {
+    const rs = runs.get(b.id);
+    const cpu = rs.reduce((a, x) => a + x.cpuMs, 0);
+    const secs = rs.reduce((a, x) => a + x.seconds, 0);
+    const respawns = rs[0].respawns === null ? null : rs.reduce((a, x) => a + x.respawns, 0);
+    return {
+      id: b.id,
+      label: b.label,
+      median: median(rs.map((x) => x.okRps)),
+      min: Math.min(...rs.map((x) => x.okRps)),
+      max: Math.max(...rs.map((x) => x.okRps)),
+      p99ms: median(rs.map((x) => x.p99ms)),
+      errors: rs.reduce((a, x) => a + x.non2xx + x.socketErrors, 0),
+      cpuMsPerS: cpu / secs,
+      respawnsPerS: respawns === null ? null : respawns / secs,
+      cpuMsPerRespawn: respawns ? cpu / respawns : null,
+      foreignMsPerS: median(rs.map((x) => x.foreignMsPerS)),
+      runs: rs,
+    };
+  });
+  const fc = summary.find((s) => s.id === 'fcgid');
+  console.log(
+    '\n' +
+      table(
+        ['backend', '2xx req/s (median)', 'min – max', 'fcgid / this', 'p99 ms (median)', 'errors', 'manager CPU ms per s', 'respawns per s', 'manager CPU ms per respawn', "other processes' CPU ms/s (median)"],
+        summary.map((s) => [
+          s.label,
+          f0(s.median),
+          `${f0(s.min)} – ${f0(s.max)}`,
+          s.id === 'fcgid' || !fc ? '—' : `${(fc.median / s.median).toFixed(3)}x`,
+          f1(s.p99ms),
+          String(s.errors),
+          f1(s.cpuMsPerS),
+          s.respawnsPerS === null ? 'n/a' : f1(s.respawnsPerS),
+          s.cpuMsPerRespawn === null ? 'n/a' : f1(s.cpuMsPerRespawn),
+          f0(s.foreignMsPerS),
+        ]),
+      ),
+  );
+  report.throughput = summary;
+}
+
+function listeningTcp(port) {
+  return readText('/proc/net/tcp')?.includes(`:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`) ?? false;
+}
+
+/** Respawns so far: fcgid's and supervisord's logs say each one; null for the others. */
+function respawnCount(b) {
+  if (b.kind === 'fcgid') return b.log.lines.filter((l) => /exited|was killed/.test(l.msg ?? '') && l.reason !== 'stopped by fcgid').length;
+  if (b.kind === 'supervisord') return readText(b.logfile)?.match(/ exited: /g)?.length ?? 0;
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// Part "recycle": the same load on fcgid and supervisord with their default
+// start_secs / startsecs (1 s). php-cgi recycles after 500 requests, sooner than
+// that under load, which both take for a failed start.
+
+async function recycle(opt, report) {
+  const dir = workDir;
+  writeFileSync(path.join(dir, 'hello.php'), `<?php echo "${PHP_BODY}";\n`);
+  const kinds = opt.managers.filter((k) => k === 'fcgid' || k === 'supervisord');
+  const out = [];
+  for (const kind of kinds) {
+    const log = fcgidLog();
+    const m = await startManager(kind, dir, `rc-${kind}`, { workers: 4, maxRequests: opt.maxRequests, onStdout: log.onStdout }, opt);
+    m.log = log;
+    report.commands.push(`${m.command}   # default start_secs`);
+    const port = await freePort();
+    const conf = path.join(dir, `nginx-rc-${kind}.conf`);
+    writeFileSync(conf, nginxConf(dir, port, [{ id: kind, sock: m.sock }]));
+    const nginx = launch('nginx', 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log'), '-g', 'daemon off;']);
+    await waitFor('nginx to listen', () => listeningTcp(port), 5000, nginx);
+    const slices = [];
+    for (let i = 0; i < opt.recycleSlices; i++) {
+      const w = await runWrk(['-t1', `-c${opt.connections}`, `-d${opt.recycleSlice}s`, '--timeout', '2s', `http://${HOST}:${port}/${kind}/hello.php`], opt.recycleSlice);
+      const fatal =
+        kind === 'fcgid'
+          ? log.lines.filter((l) => /slot is fatal/.test(l.msg ?? '')).length
+          : (readText(m.logfile)?.match(/ gave up: /g)?.length ?? 0);
+      const backoffs =
+        kind === 'fcgid'
+          ? log.lines.filter((l) => l.reason === 'exited early').length
+          : (readText(m.logfile)?.match(/exited too quickly|\(exit status 0; not expected\)/g)?.length ?? 0);
+      slices.push({ ...w, fatal, earlyExits: backoffs });
+      console.log(
+        `${kind.padEnd(11)} ${String((i + 1) * opt.recycleSlice).padStart(3)} s: ${f0(w.okRps).padStart(7)} 2xx req/s  errors ${w.non2xx + w.socketErrors}  ` +
+          `early exits so far ${backoffs}  fatal workers ${fatal}/4`,
+      );
+    }
+    await stop(nginx);
+    await stop(m.entry);
+    out.push({ kind, slices });
+  }
+  report.recycle = out;
+}
+
+// ---------------------------------------------------------------------------
+// Part 2: respawn latency
+
+async function respawn(opt, report) {
+  const dir = workDir;
+  const kinds = opt.managers.filter((k) => k !== 'spawn-fcgi');
+  const log = fcgidLog();
+  const ms = [];
+  for (const kind of kinds) {
+    ms.push(await startManager(kind, dir, `rs-${kind}`, { workers: 4, logLevel: 'debug', onStdout: kind === 'fcgid' ? log.onStdout : null }, opt));
+  }
+  for (const m of ms) report.commands.push(m.command);
+  // When each worker was first seen: a worker killed younger than start_secs /
+  // startsecs (1 s in fcgid and supervisord) counts as a failed start and waits in backoff.
+  const seen = new Map();
+  const results = new Map(kinds.map((k) => [k, []]));
+  for (let i = 0; i < opt.kills; i++) {
+    for (const m of ms) {
+      // Victim: the oldest worker, once it is older than 1.3 s and all 4 are in accept().
+      const victim = await waitFor(
+        `${m.kind}: 4 workers in accept(), the oldest older than 1.3 s`,
+        () => {
+          const now = performance.now();
+          const acc = acceptingChildren(m.managerPid);
+          for (const p of acc) if (!seen.has(p)) seen.set(p, now);
+          if (acc.length < 4) return null;
+          const oldest = acc.sort((a, b) => seen.get(a) - seen.get(b))[0];
+          return now - seen.get(oldest) >= 1300 ? oldest : null;
+        },
+        10000,
+        m.entry,
+      );
+      const before = new Set(mainChildren(m.managerPid));
+      const wall = Date.now();
+      const t0 = performance.now();
+      process.kill(victim, 'SIGKILL');
+      const spawned = pollSync(() => mainChildren(m.managerPid).find((p) => !before.has(p)) ?? null, 5000, RESPAWN_POLL_MS);
+      if (!spawned) throw new Error(`${m.kind}: no new worker 5 s after SIGKILL of pid ${victim}`);
+      const ready = pollSync(() => inAccept(spawned.value), 5000, RESPAWN_POLL_MS);
+      if (!ready) throw new Error(`${m.kind}: new worker pid ${spawned.value} not in accept() after 5 s`);
+      seen.set(spawned.value, ready.at);
+      // What the new worker cost until it could accept: an exec'd php-cgi starts PHP
+      // from scratch, a php-fpm child is a fork of a warm master.
+      const workerCpuMs = Number(readText(`/proc/${spawned.value}/schedstat`)?.split(' ')[0]) / 1e6;
+      const r = { victim, pid: spawned.value, spawnMs: spawned.at - t0, acceptMs: ready.at - t0, workerCpuMs, wall };
+      results.get(m.kind).push(r);
+      await sleep(20);
+      if (m.kind === 'fcgid') {
+        const line = log.lines.find((l) => l.pid === r.pid && /started as pid/.test(l.msg ?? ''));
+        r.logMs = line?.time ? Date.parse(line.time) - wall : null;
+      }
+    }
+  }
+  for (const m of ms) await stop(m.entry);
+  const summary = kinds.map((k) => {
+    const rs = results.get(k);
+    return {
+      kind: k,
+      n: rs.length,
+      spawnMedian: median(rs.map((r) => r.spawnMs)),
+      spawnP90: quantile(rs.map((r) => r.spawnMs), 0.9),
+      spawnMax: Math.max(...rs.map((r) => r.spawnMs)),
+      acceptMedian: median(rs.map((r) => r.acceptMs)),
+      acceptP90: quantile(rs.map((r) => r.acceptMs), 0.9),
+      workerCpuMedian: median(rs.map((r) => r.workerCpuMs)),
+      logMedian: k === 'fcgid' ? median(rs.map((r) => r.logMs).filter((x) => x !== null)) : null,
+      runs: rs,
+    };
+  });
+  console.log(
+    '\n' +
+      table(
+        ['manager', 'kills', 'new child: median ms', 'p90 ms', 'max ms', 'new child in accept(): median ms', 'p90 ms', "new child's CPU until accept(): median ms"],
+        summary.map((s) => [s.kind, String(s.n), f1(s.spawnMedian), f1(s.spawnP90), f1(s.spawnMax), f1(s.acceptMedian), f1(s.acceptP90), f1(s.workerCpuMedian)]),
+      ),
+  );
+  const fc = summary.find((s) => s.kind === 'fcgid');
+  if (fc) console.log(`fcgid's own log ("started as pid" time minus the kill's wall-clock ms): median ${f1(fc.logMedian)} ms`);
+  report.respawn = summary;
+}
+
+// ---------------------------------------------------------------------------
+// Part 3: startup
+
+async function startup(opt, report) {
+  const dir = workDir;
+  const n = opt.startupWorkers;
+  const results = new Map(opt.managers.map((k) => [k, []]));
+  const node = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    node.push(performance.now() - t0);
+  }
+  const commands = new Map();
+  for (let run = 0; run < opt.runs; run++) {
+    const order = opt.managers.map((_, i) => opt.managers[(i + run) % opt.managers.length]);
+    for (const kind of order) {
+      const name = `st-${kind}-${run}`;
+      const log = fcgidLog();
+      const wall = Date.now();
+      const t0 = performance.now();
+      const m = managers[kind].launch(dir, name, path.join(dir, `${name}.sock`), { workers: n, onStdout: log.onStdout }, opt);
+      commands.set(kind, m.command);
+      // Synchronous polling: the clock starts before spawn() returns, and nothing else runs meanwhile.
+      const done = pollSync(() => acceptingWorkers(m.managerPid).length >= n || !procStat(m.managerPid) || null, 10000, STARTUP_POLL_MS);
+      const ms = done ? done.at - t0 : NaN;
+      if (!done || acceptingWorkers(m.managerPid).length < n) {
+        await stop(m.entry);
+        throw new Error(`${kind}: ${n} workers not in accept() within 10 s:\n${m.entry.output}`);
+      }
+      await sleep(50);
+      const running = log.lines.find((l) => /^fcgid .* running/.test(l.msg ?? ''));
+      results.get(kind).push({ ms, logRunningMs: running?.time ? Date.parse(running.time) - wall : null });
+      await stop(m.entry);
+    }
+  }
+  for (const c of commands.values()) report.commands.push(c);
+  const summary = opt.managers.map((k) => {
+    const rs = results.get(k);
+    return {
+      kind: k,
+      n: rs.length,
+      median: median(rs.map((r) => r.ms)),
+      min: Math.min(...rs.map((r) => r.ms)),
+      max: Math.max(...rs.map((r) => r.ms)),
+      logRunningMedian: k === 'fcgid' ? median(rs.map((r) => r.logRunningMs)) : null,
+      runs: rs,
+    };
+  });
+  console.log(
+    '\n' +
+      table(
+        ['manager', 'runs', `launch to ${n} workers in accept(): median ms`, 'min ms', 'max ms'],
+        summary.map((s) => [s.kind, String(s.n), f1(s.median), f1(s.min), f1(s.max)]),
+      ),
+  );
+  const fc = summary.find((s) => s.kind === 'fcgid');
+  console.log(`fcgid's "running" log line came ${f1(fc.logRunningMedian)} ms after launch (median); bare \`node -e 0\`: ${f1(median(node))} ms`);
+  report.startup = { workers: n, nodeBareMs: median(node), managers: summary };
+}
+
+// ---------------------------------------------------------------------------
+// Part 4: idle footprint
+
+async function idle(opt, report) {
+  const dir = workDir;
+  const n = opt.idleWorkers;
+  const t0 = performance.now();
+  const m = await startManager('fcgid', dir, 'idle-fcgid', { workers: n }, opt);
+  const startMs = performance.now() - t0;
+  report.commands.push(m.command);
+  // start_secs (1 s) timers are the last thing a fresh pool schedules; let them pass.
+  await sleep(2000);
+  const pid = m.managerPid;
+  const snap = () => ({ cpu: cpuMs(pid), ctx: ctxtSwitches(pid), st: status(pid), at: performance.now() });
+  // The window in thirds: V8 finishes its post-start-up garbage collection in
+  // the first seconds; what remains after that is the daemon's steady idle cost.
+  const snaps = [snap()];
+  for (let i = 0; i < 3; i++) {
+    await sleep((opt.idleSecs * 1000) / 3);
+    snaps.push(snap());
+  }
+  const [s0, s1] = [snaps[0], snaps[3]];
+  const secs = (s1.at - s0.at) / 1000;
+  const workers = acceptingChildren(pid).length;
+  const threads = safeReaddir(`/proc/${pid}/task`).length;
+  const thirds = snaps.slice(1).map((x, i) => ({
+    seconds: (x.at - snaps[i].at) / 1000,
+    cpuMs: x.cpu - snaps[i].cpu,
+    voluntary: x.ctx.voluntary - snaps[i].ctx.voluntary,
+    involuntary: x.ctx.involuntary - snaps[i].ctx.involuntary,
+  }));
+  const result = {
+    workers: n,
+    workersInAcceptAtEnd: workers,
+    startMs,
+    seconds: secs,
+    rssMB: s1.st.VmRSS / 1024,
+    hwmMB: s1.st.VmHWM / 1024,
+    threads,
+    cpuMs: s1.cpu - s0.cpu,
+    voluntary: s1.ctx.voluntary - s0.ctx.voluntary,
+    involuntary: s1.ctx.involuntary - s0.ctx.involuntary,
+    thirds,
+    strace: null,
+  };
+  if (opt.strace) {
+    const out = path.join(dir, 'strace.txt');
+    const e = launch('strace', 'strace', ['-c', '-f', '-o', out, '-p', String(pid)]);
+    await sleep(10_000);
+    signalIfSame(e, 'SIGINT');
+    await Promise.race([e.exited, sleep(5000)]);
+    if (started.has(e.pid)) killFamily(e);
+    const text = readText(out) ?? '';
+    // "100.00  seconds  usecs/call  calls  [errors]  total": calls is the fourth column.
+    const total = text.split('\n').find((l) => /\stotal\s*$/.test(l));
+    result.strace = { seconds: 10, calls: total ? Number(total.trim().split(/\s+/)[3]) : 0, summary: text.trim() };
+    report.commands.push(`strace -c -f -p <fcgid pid>   # 10 s, after the ${opt.idleSecs} s window`);
+  }
+  await stop(m.entry);
+  console.log(
+    '\n' +
+      table(
+        ['fcgid, idle', 'value'],
+        [
+          ['workers (php-cgi, all in accept() at the end)', `${n} (${workers})`],
+          ['launch to all in accept()', `${f0(startMs)} ms`],
+          ['window', `${f1(secs)} s`],
+          ['daemon VmRSS at the end (VmHWM)', `${f1(result.rssMB)} MB (${f1(result.hwmMB)} MB)`],
+          ['daemon CPU time in the window (utime+stime)', `${f0(result.cpuMs)} ms (by thirds: ${thirds.map((t) => f0(t.cpuMs)).join(', ')} ms)`],
+          ['context switches, all threads (voluntary / involuntary)', `${result.voluntary} / ${result.involuntary} (by thirds: ${thirds.map((t) => `${t.voluntary}/${t.involuntary}`).join(', ')})`],
+          ['daemon threads', String(threads)],
+          ['syscalls in 10 s (strace -c -f)', result.strace ? String(result.strace.calls) : 'not measured'],
+        ],
+      ),
+  );
+  if (result.strace) console.log(`\nstrace -c -f over 10 s:\n${result.strace.summary || '(no syscalls: strace -c prints no table when it saw none)'}`);
+  report.idle = result;
+}
+
+// ---------------------------------------------------------------------------
+
+async function main() {
+  const opt = options();
+  installExitHandlers();
+  const need = { throughput: ['nginx', 'wrk'], recycle: ['nginx', 'wrk'], respawn: [], startup: [], idle: [] };
+  const peers = { 'spawn-fcgi': 'spawn-fcgi', 'php-fpm': PHP_FPM, supervisord: 'supervisord' };
+  const missing = new Set();
+  for (const p of opt.parts) for (const t of need[p]) if (!which(t)) missing.add(t);
+  for (const m of opt.managers) if (peers[m] && !which(peers[m])) missing.add(peers[m]);
+  if (!which('php-cgi')) missing.add('php-cgi');
+  if (missing.size > 0) throw new Error(`missing ${[...missing].join(', ')}; install them (apt-get install nginx wrk php-cgi php-fpm spawn-fcgi supervisor) or pick --managers`);
+  if (!existsSync(opt.fcgid)) throw new Error(`${opt.fcgid} is missing`);
+  if (!existsSync(path.join(root, 'dist/cli/fcgid.js'))) throw new Error('dist/ is missing: run npm run build first');
+  if (!existsSync('/proc/self/syscall')) throw new Error('needs /proc/<pid>/syscall (Linux)');
+
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'fcgid-bench-daemon-'));
+  const shm = spawnSync('stat', ['-f', '-c', '%T', '/dev/shm'], { encoding: 'utf8' }).stdout.trim();
+  const runBase = opt.runDir ?? (shm === 'tmpfs' ? '/dev/shm' : null);
+  runDir = runBase ? mkdtempSync(path.join(runBase, 'fcgid-bench-daemon-run-')) : null;
+  const report = { machine: machineInfo(), options: { ...opt }, load: {}, commands: [] };
+  console.log('# fcgid process-manager benchmark\n');
+  for (const [k, v] of Object.entries(report.machine)) console.log(`- ${k}: ${v}`);
+  console.log(`- parts: ${opt.parts.join(', ')}; managers: ${opt.managers.join(', ')}`);
+  const fsType = (d) => spawnSync('stat', ['-f', '-c', '%T', d], { encoding: 'utf8' }).stdout.trim();
+  console.log(`- temp dir ${workDir} (${fsType(workDir)}); fcgid's control socket and worker registry in ${runDir ?? workDir} (${fsType(runDir ?? workDir)})`);
+
+  const limits = {
+    throughput: opt.backends.length * (opt.warmup + opt.rounds * (opt.duration + 3)) + 90,
+    recycle: 2 * opt.recycleSlices * (opt.recycleSlice + 3) + 60,
+    respawn: opt.kills * 3 * 4 + 60,
+    startup: opt.runs * opt.managers.length * 4 + 60,
+    idle: opt.idleSecs + 90,
+  };
+  const parts = { throughput, recycle, respawn, startup, idle };
+  for (const p of opt.parts) {
+    const load = loadNow();
+    console.log(`\n## ${p} (load average before: ${load})\n`);
+    const foreign = foreignCpu();
+    await bounded(p, limits[p], () => parts[p](opt, report));
+    report.load[p] = { before: load, after: loadNow(), foreignMsPerS: foreign() };
+    console.log(`(load average after: ${report.load[p].after}; other processes than this benchmark's used ${f0(report.load[p].foreignMsPerS)} ms/s of CPU during the part, of ${os.cpus().length * 1000})`);
+  }
+  console.log('\n## Commands\n\n```');
+  for (const c of report.commands) console.log(c);
+  console.log('```');
+  if (opt.json) writeFileSync(opt.json, JSON.stringify(report, null, 2));
+}
+
+try {
+  await main();
+} catch (err) {
+  if (!cleaning) console.error(err?.stack ?? String(err));
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
