@@ -2,20 +2,18 @@
 // systemd wants it); `check` validates a config and prints it resolved.
 // Exit statuses are documented in docs/operations.md.
 
+// Start-up time matters (a restart waits on it): only what `start` needs before
+// the sockets exist is imported up front; the rest loads while the listen helper
+// boots (see start()).
 import { Command } from 'commander';
-import pino, { type Logger } from 'pino';
-import { stringify } from 'yaml';
+import type http from 'node:http';
+import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { configView } from '../config/view.js';
-import http from 'node:http';
-import { metricsServer } from '../control/metrics.js';
-import { ControlServer } from '../control/server.js';
-import { formatAddress, netOptions } from '../fastcgi/address.js';
-import { Daemon, StartError, settled, summary } from '../supervisor/daemon.js';
-import { Notifier } from '../supervisor/notify.js';
+import { passedSockets, poolsToCreate } from '../supervisor/activation.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
-import { realHost } from '../supervisor/real-host.js';
+import { openListeners, type Listener } from '../supervisor/listeners.js';
+import { Registry, registryPath } from '../supervisor/registry.js';
 import { VERSION } from './version.js';
 
 export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
@@ -41,7 +39,7 @@ function terminalLine(json: string): string {
   return `${e.time.slice(11, 23)} ${(LEVEL_NAMES[e.level] ?? String(e.level)).padEnd(5)} ${who}${e.stream ? ` ${e.stream}` : ''}: ${e.msg}\n`;
 }
 
-function makeLogger(config: Config): Logger {
+function makeLogger(pino: typeof import('pino').default, config: Config): Logger {
   const options = { level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime };
   // No `pid` in the base: worker lines carry the worker's pid under that name
   // (journald records the daemon's own).
@@ -56,14 +54,35 @@ function makeLogger(config: Config): Logger {
 
 async function start(file: string): Promise<void> {
   const config = load(file);
-  const log = makeLogger(config);
   const closed = closeInheritedFds();
+  // Head start: with no leftover workers to sweep first, the listen helper boots
+  // while the rest of fcgid loads. Daemon.start() takes the result (or its error).
+  let early: Promise<Listener[]> | undefined;
+  if (Registry.leftovers(registryPath(config)).length === 0) {
+    const create = poolsToCreate(config.pools, passedSockets());
+    early = openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog })));
+    early.catch(() => {}); // observed by Daemon.start()
+  }
+  const [{ default: pino }, { ControlServer }, { metricsServer }, { Daemon, StartError, settled, summary }, { Notifier }, { realHost }, { formatAddress, netOptions }] =
+    await Promise.all([
+      import('pino'),
+      import('../control/server.js'),
+      import('../control/metrics.js'),
+      import('../supervisor/daemon.js'),
+      import('../supervisor/notify.js'),
+      import('../supervisor/real-host.js'),
+      import('../fastcgi/address.js'),
+    ]);
+  const log = makeLogger(pino, config);
   if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
   const daemon = new Daemon(config, log, realHost);
   const control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
-  const refuse = (message: string, code: number): never => {
+  const refuse = async (message: string, code: number): Promise<never> => {
     log.error({ err: message }, `cannot start: ${message}`);
     process.stderr.write(`fcgid: ${message}\n`);
+    // Sockets opened ahead are closed and their files removed before exiting.
+    const { closeListener } = await import('../supervisor/listeners.js');
+    await early?.then((ls) => ls.forEach(closeListener), () => {});
     process.exit(code);
   };
   // The control socket first: if another fcgid runs this config, it answers
@@ -71,17 +90,17 @@ async function start(file: string): Promise<void> {
   try {
     await control.listen();
   } catch (err) {
-    refuse((err as Error).message, EXIT.FAILED);
+    await refuse((err as Error).message, EXIT.FAILED);
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => daemon.stop(signal));
   process.on('SIGHUP', () => {
     daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
   });
   try {
-    await daemon.start();
+    await daemon.start(early);
   } catch (err) {
     await control.close();
-    if (err instanceof StartError) refuse(err.message, err.exitCode);
+    if (err instanceof StartError) await refuse(err.message, err.exitCode);
     throw err;
   }
   let metrics: http.Server | null = null;
@@ -145,7 +164,8 @@ export function fcgidProgram(): Command {
     .description('validate a config and print it with every default filled in; starts nothing')
     .requiredOption('-c, --config <file>', 'YAML config file')
     .option('--json', 'print JSON instead of YAML')
-    .action((opts: { config: string; json?: boolean }) => {
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const [{ configView }, { stringify }] = await Promise.all([import('../config/view.js'), import('yaml')]);
       const view = configView(load(opts.config));
       process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : stringify(view));
     });

@@ -190,7 +190,7 @@ export class ControlServer {
   }
 
   private async request(name: string, body: Record<string, unknown>): Promise<unknown> {
-    const pool = this.daemon.pool(name);
+    this.daemon.pool(name); // an unknown pool is a 404 naming the known ones
     const path = typeof body.path === 'string' ? body.path : '/';
     const data = typeof body.body === 'string' ? Buffer.from(body.body, 'base64') : undefined;
     const headers = isStringMap(body.headers) ? body.headers : {};

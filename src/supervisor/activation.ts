@@ -6,6 +6,7 @@
 // backlog.
 
 import type { Address } from '../fastcgi/address.js';
+import type { PoolConfig } from '../config/types.js';
 import { formatAddress } from '../fastcgi/address.js';
 import { addressOfInode, socketInode, tcpListeners, unixSocketPaths } from './procnet.js';
 
@@ -40,4 +41,9 @@ export function matchPassed(listen: Address, passed: readonly PassedSocket[]): P
   if (listen.kind === 'systemd') return passed.find((p) => p.name === listen.name);
   const want = formatAddress(listen);
   return passed.find((p) => p.address !== null && formatAddress(p.address) === want);
+}
+
+/** The pools whose socket fcgid creates itself: all but those systemd passed one for. */
+export function poolsToCreate(pools: readonly PoolConfig[], passed: readonly PassedSocket[]): PoolConfig[] {
+  return pools.filter((p) => p.listen.kind !== 'systemd' && !matchPassed(p.listen, passed));
 }

@@ -4,21 +4,20 @@
 // control requests arrive as events; each only changes what is wanted, and
 // every event ends in the pools' reconcile step.
 
-import { basename, dirname, extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type ConfigIssue } from '../config/load.js';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatAddress, type Address } from '../fastcgi/address.js';
-import { matchPassed, passedSockets, type PassedSocket } from './activation.js';
+import { matchPassed, passedSockets, poolsToCreate, type PassedSocket } from './activation.js';
 import type { Host } from './host.js';
 import { resolveGroup, resolveIdentities, resolveUser, type Ids } from './identity.js';
 import { applySocketPermissions, closeListener, openListeners, somaxconn, type Listener } from './listeners.js';
 import { Logbook } from './logbook.js';
 import { Pool, type RestartOptions, type RestartResult } from './pool.js';
-import { Registry, sweepLeftovers } from './registry.js';
+import { Registry, registryPath, sweepLeftovers } from './registry.js';
 import { planReload, type ReloadPlan } from './reload-plan.js';
 import type { Slot, SlotObserver } from './slot.js';
-import { PoolWatcher } from './watch.js';
+import type { PoolWatcher } from './watch.js';
 import { Scoreboard, type PoolActivity } from './scoreboard.js';
 import { fmtMs } from './slot.js';
 
@@ -82,12 +81,6 @@ export function settled(daemon: Daemon): boolean {
   return [...daemon.pools.values()].every((p) => p.state !== 'starting');
 }
 
-/** Where the worker records of a config live: beside its control socket. */
-export function registryPath(config: Config): string {
-  const ctl = config.control.socket;
-  return join(dirname(ctl), `${basename(ctl, extname(ctl))}.workers.json`);
-}
-
 export class Daemon {
   state: DaemonState = 'starting';
   config: Config;
@@ -140,16 +133,23 @@ export class Daemon {
     this.registry = new Registry(registryPath(config));
   }
 
-  async start(): Promise<void> {
+  /**
+   * `early`: the listeners of `poolsToCreate(...)`, already being opened by the
+   * caller while it loaded the rest of fcgid (a head start on the listen helper's
+   * boot); only given when no leftover workers need sweeping first.
+   */
+  async start(early?: Promise<Listener[]>): Promise<void> {
     let ids: Map<string, Ids>;
     try {
       ids = resolveIdentities(this.config.pools);
     } catch (err) {
+      // Sockets opened ahead for us are closed, their files removed: nothing is left behind.
+      await early?.then((ls) => ls.forEach(closeListener), () => {});
       throw new StartError((err as Error).message, 2);
     }
     Registry.ensureDir(this.registry.file);
     await sweepLeftovers(this.registry.file, this.host, this.log);
-    const listeners = await this.openFor(this.config.pools);
+    const listeners = await this.openFor(this.config.pools, early);
     for (const p of this.config.pools) this.addPool(p, listeners.get(p.name)!, ids.get(p.name)!);
     this.state = 'running';
     await this.syncWatchers();
@@ -250,10 +250,12 @@ export class Daemon {
         void w.watcher.close();
       }
     }
-    for (const pool of this.pools.values()) {
+    // chokidar is loaded only when a pool watches files.
+    const wanted = [...this.pools.values()].filter((pool) => pool.config.watch.length > 0 && !this.watchers.has(pool.name));
+    const { PoolWatcher: Watcher } = wanted.length > 0 ? await import('./watch.js') : { PoolWatcher: null };
+    for (const pool of wanted) {
       const p = pool.config;
-      if (p.watch.length === 0 || this.watchers.has(p.name)) continue;
-      const watcher = new PoolWatcher(p.watch, p.cwd, (paths) => {
+      const watcher = new Watcher!(p.watch, p.cwd, (paths) => {
         if (this.state !== 'running' || !this.pools.has(p.name)) return;
         this.log.info({ pool: p.name, paths }, `pool ${p.name}: ${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ` and ${paths.length - 3} more` : ''} changed; rolling restart`);
         this.restart([p.name]).catch((err: Error) => this.log.error({ pool: p.name, err: err.message }, `pool ${p.name}: restart after a file change failed`));
@@ -406,7 +408,7 @@ export class Daemon {
     return [...this.pools.values(), ...[...this.retiring.values()].map((r) => r.pool)];
   }
 
-  private async openFor(pools: readonly PoolConfig[]): Promise<Map<string, Listener>> {
+  private async openFor(pools: readonly PoolConfig[], early?: Promise<Listener[]>): Promise<Map<string, Listener>> {
     const cap = somaxconn();
     for (const p of pools) {
       if (cap !== null && p.backlog > cap) {
@@ -417,7 +419,6 @@ export class Daemon {
       }
     }
     const out = new Map<string, Listener>();
-    const create: PoolConfig[] = [];
     for (const p of pools) {
       const given = matchPassed(p.listen, this.passed);
       if (given) {
@@ -425,15 +426,17 @@ export class Daemon {
         this.log.info({ pool: p.name, fd: given.fd, name: given.name }, `pool ${p.name}: using the socket systemd passed as fd ${given.fd} (${given.name})`);
       } else if (p.listen.kind === 'systemd') {
         const names = this.passed.map((s) => s.name);
+        early?.then((ls) => ls.forEach(closeListener), () => {});
         throw new StartError(
           `pools.${p.name}.listen: systemd:${p.listen.name}, but systemd passed no socket of that name (${names.length ? `passed: ${names.join(', ')}` : 'none passed'}); check FileDescriptorName= in the .socket unit`,
           2,
         );
-      } else create.push(p);
+      }
     }
+    const create = poolsToCreate(pools, this.passed);
     let listeners: Listener[];
     try {
-      listeners = await openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog })));
+      listeners = await (early ?? openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog }))));
     } catch (err) {
       throw new StartError((err as Error).message);
     }

@@ -3,7 +3,8 @@
 // it left behind, and never signal an unrelated process that reused a pid.
 
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
+import type { Config } from '../config/types.js';
 import type { Host } from './host.js';
 import { fmtMs } from './slot.js';
 
@@ -119,4 +120,10 @@ async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise
     }
     await new Promise((res) => setTimeout(res, delay));
   }
+}
+
+/** Where the worker records of a config live: beside its control socket. */
+export function registryPath(config: Config): string {
+  const ctl = config.control.socket;
+  return join(dirname(ctl), `${basename(ctl, extname(ctl))}.workers.json`);
 }

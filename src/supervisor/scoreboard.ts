@@ -6,7 +6,6 @@
 // local port). Other sockets (a database, an upstream) are not the listener's
 // and do not count. Progress is /proc/<pid>/io growing.
 
-import type { Address } from '../fastcgi/address.js';
 import { ProcAccessError, blockedIn, ioCounter, residentBytes, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
