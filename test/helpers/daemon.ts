@@ -8,6 +8,7 @@ import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import type { SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { realHost } from '../../src/supervisor/real-host.js';
 import type { Processes, Scratch, Started } from './peers.js';
 
 export const FCGID_BIN = fileURLToPath(new URL('../../bin/fcgid', import.meta.url));
@@ -43,6 +44,50 @@ export function writeConfig(scratch: Scratch, name: string, config: Record<strin
   const file = scratch.path(`${name}.yaml`);
   writeFileSync(file, stringify({ ...config, control, log }));
   return file;
+}
+
+/**
+ * A php-cgi pool on `listen`: one process per worker (PHP_FCGI_CHILDREN=0),
+ * since fcgid is the process manager. A fresh object each call: shared ones
+ * would become YAML aliases.
+ */
+export function phpPool(listen: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { command: ['php-cgi'], listen, start_secs: '300ms', ...extra, env: { PHP_FCGI_CHILDREN: '0', ...(extra.env as object | undefined) } };
+}
+
+/**
+ * A Flask pool under uWSGI on `listen`: uWSGI takes the inherited listening
+ * socket on fd 0 by itself when given no socket option; --die-on-term because
+ * its SIGTERM otherwise means "reload".
+ */
+export function flaskPool(wsgiFile: string, listen: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    command: ['uwsgi', '--plugin=python3', '--protocol=fastcgi', `--wsgi-file=${wsgiFile}`, '--callable=app', '--need-app', '--die-on-term', '--disable-logging'],
+    listen,
+    start_secs: '300ms',
+    env: { PYTHONDONTWRITEBYTECODE: '1' },
+    ...extra,
+  };
+}
+
+/**
+ * The usual afterAll: each daemon stopped (SIGTERM, SIGKILL after `graceMs`)
+ * and every worker it named killed, then every process the file started, then
+ * the scratch dir.
+ */
+export async function tearDown(processes: Processes, scratch: Scratch | undefined, daemons: Array<Fcgid | undefined>, graceMs = 5000): Promise<void> {
+  for (const d of daemons) {
+    if (!d) continue;
+    await processes.stop(d.proc, graceMs);
+    d.killWorkers();
+  }
+  await processes.killAll();
+  scratch?.remove();
+}
+
+/** When a log line was written, in ms since the epoch. */
+export function lineTime(l: LogLine): number {
+  return Date.parse(String(l.time));
 }
 
 /** Where the daemon keeps its worker records for a config written by writeConfig. */
@@ -157,15 +202,7 @@ export class Fcgid {
   killWorkers(): void {
     for (const [pid, start] of this.workers) {
       if (start === null || processStart(pid) !== start) continue;
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
+      realHost.killGroup(pid, 'SIGKILL');
     }
   }
 

@@ -4,6 +4,7 @@
 // No real process is started and nothing sleeps.
 
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../../src/supervisor/host.js';
+import { Pool } from '../../src/supervisor/pool.js';
 import type { Slot, SlotObserver, SlotState } from '../../src/supervisor/slot.js';
 import { POOL_DEFAULTS, type PoolConfig } from '../../src/config/types.js';
 
@@ -164,4 +165,53 @@ export function poolConfig(overrides: Partial<PoolConfig> = {}): PoolConfig {
     listen: { kind: 'unix', path: '/run/fcgid/app.sock' },
     ...overrides,
   } as PoolConfig;
+}
+
+/** A RecordingObserver that notes when a reconcile is due: after any state change or exit, as the daemon does. */
+class ReconcilingObserver extends RecordingObserver {
+  pending = false;
+  override changed(slot: Slot, from: SlotState): void {
+    super.changed(slot, from);
+    this.pending = true;
+  }
+  override exited(slot: Slot): void {
+    super.exited(slot);
+    this.pending = true;
+  }
+}
+
+/**
+ * A pool of `workers` wired like the daemon wires it: every state change or exit
+ * ends in a reconcile (coalesced). It is started and its workers have counted as
+ * started (`startSecs` have passed) by the time it is returned.
+ *  - settle(): reconcile until nothing more is due (throws if that never happens)
+ *  - step(ms): advance the clock, then settle
+ *  - exitKilled(): every process signalled so far exits of that signal, then settle
+ */
+export function reconcilingPool(workers: number, startSecs: number) {
+  const host = new FakeHost();
+  const obs = new ReconcilingObserver();
+  const pool = new Pool(poolConfig({ workers, start_secs: startSecs }), 7, host, obs, { base: {}, uid: null, gid: null });
+  const settle = (): void => {
+    for (let i = 0; obs.pending && i < 100; i++) {
+      obs.pending = false;
+      pool.reconcile();
+    }
+    if (obs.pending) throw new Error('reconcile does not settle');
+  };
+  const step = (ms: number): void => {
+    host.advance(ms);
+    settle();
+  };
+  const exitKilled = (): void => {
+    for (const k of host.kills.splice(0)) {
+      const c = host.children.find((ch) => ch.pid === k.pid);
+      if (c && !c.exited) host.exit(k.pid, null, k.signal);
+    }
+    settle();
+  };
+  pool.scale(workers);
+  settle();
+  step(startSecs);
+  return { host, obs: obs as RecordingObserver, pool, settle, step, exitKilled };
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { realHost } from '../../src/supervisor/real-host.js';
 
 export const REQUIRE_PEERS = process.env.FCGID_REQUIRE_PEERS === '1';
 
@@ -31,18 +32,27 @@ export function which(program: string): string | null {
  */
 export function missingPeers(...programs: string[]): string | null {
   const missing = programs.filter((p) => which(p) === null);
-  if (missing.length === 0) return null;
-  const reason = `missing ${missing.join(', ')} (install with apt-get; see .ci/run)`;
-  if (REQUIRE_PEERS) throw new Error(`FCGID_REQUIRE_PEERS=1 but ${reason}`);
-  process.stderr.write(`skipping: ${reason}\n`);
-  return reason;
+  return missing.length === 0 ? null : unavailable(`missing ${missing.join(', ')} (install with apt-get; see .ci/run)`);
 }
 
 /** Apache modules are files, not programs. */
 export function missingFiles(...paths: string[]): string | null {
   const missing = paths.filter((p) => !existsSync(p));
-  if (missing.length === 0) return null;
-  const reason = `missing ${missing.join(', ')} (install with apt-get; see .ci/run)`;
+  return missing.length === 0 ? null : unavailable(`missing ${missing.join(', ')} (install with apt-get; see .ci/run)`);
+}
+
+const UWSGI_PYTHON_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
+
+/** Flask under uWSGI: uwsgi, its python3 plugin, and Flask importable by the system interpreter, which that plugin runs. */
+export function missingFlask(): string | null {
+  const missing = missingPeers('uwsgi') ?? missingFiles(UWSGI_PYTHON_PLUGIN);
+  if (missing !== null) return missing;
+  if (run('/usr/bin/python3', ['-c', 'import flask']).status === 0) return null;
+  return unavailable('/usr/bin/python3 cannot import flask (apt-get install python3-flask)');
+}
+
+/** A skip reason, said on stderr; under FCGID_REQUIRE_PEERS=1 a failure instead. */
+function unavailable(reason: string): string {
   if (REQUIRE_PEERS) throw new Error(`FCGID_REQUIRE_PEERS=1 but ${reason}`);
   process.stderr.write(`skipping: ${reason}\n`);
   return reason;
@@ -108,17 +118,8 @@ export class Processes {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
+/** The signal to the process group of `pid`, else to `pid` alone; nothing if it is gone (as the daemon does it). */
+const signalGroup = (pid: number, signal: NodeJS.Signals): void => realHost.killGroup(pid, signal);
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
@@ -159,6 +160,47 @@ export async function waitForListen(
     }
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/**
+ * Re-evaluate `probe` (with a growing pause, 10 to 100 ms) until it returns
+ * something truthy, and resolve with that; reject after `timeoutMs`. For state
+ * that nothing announces (a status document, /proc, a file).
+ */
+export async function poll<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 100)) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+export interface Ran {
+  status: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run a program to completion through Processes (so it is killed if the test
+ * dies), with `input` on its stdin if given; resolves with its exit status (or
+ * signal name) and everything it wrote.
+ */
+export async function runToEnd(processes: Processes, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
+  const p = processes.start(command, args, {
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.input !== undefined ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}),
+  });
+  let stdout = '';
+  let stderr = '';
+  p.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  p.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  // 'close' comes after the last output chunk.
+  const status = new Promise<number | string>((resolve) => p.child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
+  if (options.input !== undefined) p.child.stdin!.end(options.input);
+  return { status: await status, stdout, stderr };
 }
 
 /** Run a program to completion (for version probes and setup steps). */

@@ -22,19 +22,9 @@ import {
   type HttpLikeRequest,
 } from '../../src/fastcgi/index.js';
 import { ValueName } from '../../src/protocol/index.js';
-import {
-  Processes,
-  REQUIRE_PEERS,
-  Scratch,
-  missingFiles,
-  missingPeers,
-  run,
-  waitForListen,
-  type Started,
-} from '../helpers/peers.js';
+import { Processes, Scratch, missingFlask, missingPeers, waitForListen, type Started } from '../helpers/peers.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-const UWSGI_PYTHON_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
 
 // ---------------------------------------------------------------------------
 // Plumbing shared by the three peers.
@@ -98,6 +88,31 @@ function* unevenChunks(data: Buffer): Generator<Buffer> {
 
 function text(r: FetchResult): string {
   return r.body.toString('utf8');
+}
+
+/** One request for `route` on a client of its own, closed afterwards. */
+async function fetchOnce(peer: Peer, route: string, query?: string): Promise<FetchResult> {
+  const client = new FastCGIClient({ address: peer.address });
+  try {
+    return await client.fetch({ params: peer.params(route, query) });
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * `count` hello requests in turn on `client`, named `${prefix}0`, `${prefix}1`…;
+ * each must be answered 200 with its own name. Returns the X-Pid header of each answer.
+ */
+async function hellosInTurn(client: FastCGIClient, peer: Peer, prefix: string, count: number): Promise<string[]> {
+  const pids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await client.fetch({ params: peer.params('hello', `name=${prefix}${i}`) });
+    expect(res.status).toBe(200);
+    expect(text(res).split('\n')[0]).toBe(`hello ${prefix}${i}`);
+    pids.push(String(res.headers['x-pid']));
+  }
+  return pids;
 }
 
 /** Resolves once the process has written `needle` to stdout or stderr; rejects if it exits first. */
@@ -207,12 +222,7 @@ function commonTests(peer: () => Peer): void {
   });
 
   it('the same client serves several requests in a row, each answered correctly', async () => {
-    const c = open();
-    for (let i = 0; i < 5; i++) {
-      const res = await c.fetch({ params: peer().params('hello', `name=n${i}`) });
-      expect(res.status).toBe(200);
-      expect(text(res).split('\n')[0]).toBe(`hello n${i}`);
-    }
+    await hellosInTurn(open(), peer(), 'n', 5);
   });
 }
 
@@ -256,27 +266,17 @@ describe.skipIf(missingPeers('php-cgi'))('FastCGIClient against php-cgi', () => 
   commonTests(() => peer);
 
   it('error_log() text arrives on the client stderr stream (FCGI_STDERR), not in the body', async () => {
-    const client = new FastCGIClient({ address: peer.address });
-    try {
-      const res = await client.fetch({ params: peer.params('stderr', 'tag=php42') });
-      expect(res.status).toBe(200);
-      expect(text(res)).toBe('logged\n');
-      // sapi_cgi_log_message writes the message and then "\n" as FCGI_STDERR.
-      expect(res.stderr.toString()).toBe('php-stderr-marker php42\n');
-    } finally {
-      client.close();
-    }
+    const res = await fetchOnce(peer, 'stderr', 'tag=php42');
+    expect(res.status).toBe(200);
+    expect(text(res)).toBe('logged\n');
+    // sapi_cgi_log_message writes the message and then "\n" as FCGI_STDERR.
+    expect(res.stderr.toString()).toBe('php-stderr-marker php42\n');
   });
 
   it('a SCRIPT_FILENAME that does not exist: php-cgi itself answers 404 "No input file specified."', async () => {
-    const client = new FastCGIClient({ address: peer.address });
-    try {
-      const res = await client.fetch({ params: peer.params('does-not-exist') });
-      expect(res.status).toBe(404);
-      expect(text(res)).toBe('No input file specified.\n');
-    } finally {
-      client.close();
-    }
+    const res = await fetchOnce(peer, 'does-not-exist');
+    expect(res.status).toBe(404);
+    expect(text(res)).toBe('No input file specified.\n');
   });
 
   it('keepConn: five requests share one connection and one php-cgi child; without it, five connections', async () => {
@@ -285,13 +285,7 @@ describe.skipIf(missingPeers('php-cgi'))('FastCGIClient against php-cgi', () => 
     const kept = new FastCGIClient({ address: proxy.path, keepConn: true });
     const fresh = new FastCGIClient({ address: proxy.path, keepConn: false });
     try {
-      const pids: string[] = [];
-      for (let i = 0; i < 5; i++) {
-        const res = await kept.fetch({ params: peer.params('hello', `name=k${i}`) });
-        expect(res.status).toBe(200);
-        expect(text(res).split('\n')[0]).toBe(`hello k${i}`);
-        pids.push(String(res.headers['x-pid']));
-      }
+      const pids = await hellosInTurn(kept, peer, 'k', 5);
       expect(proxy.accepted).toBe(1);
       expect(new Set(pids).size).toBe(1);
 
@@ -325,13 +319,7 @@ describe.skipIf(missingPeers('php-cgi'))('FastCGIClient against php-cgi', () => 
     await waitForListen({ path: sock }, recycling);
     const client = new FastCGIClient({ address: sock, keepConn: true });
     try {
-      const pids: string[] = [];
-      for (let i = 0; i < 6; i++) {
-        const res = await client.fetch({ params: peer.params('hello', `name=r${i}`) });
-        expect(res.status).toBe(200);
-        expect(text(res).split('\n')[0]).toBe(`hello r${i}`);
-        pids.push(String(res.headers['x-pid']));
-      }
+      const pids = await hellosInTurn(client, peer, 'r', 6);
       const [a, b, c] = [pids[0], pids[2], pids[4]];
       expect(pids).toEqual([a, a, b, b, c, c]);
       expect(new Set([a, b, c]).size).toBe(3);
@@ -370,31 +358,21 @@ describe.skipIf(missingPeers('fcgiwrap'))('FastCGIClient against fcgiwrap (CGI s
   commonTests(() => peer);
 
   it("the script's stderr arrives on the client stderr stream (FCGI_STDERR), not in the body", async () => {
-    const client = new FastCGIClient({ address: peer.address });
-    try {
-      const res = await client.fetch({ params: peer.params('stderr', 'tag=cgi42') });
-      expect(res.status).toBe(200);
-      expect(text(res)).toBe('logged\n');
-      // fcgiwrap 1.1.0 runs stderr through the same header scanner as stdout: a
-      // line read before the script's blank line on stdout comes out with CRLF,
-      // one read after it unchanged. Which one wins is a race (about half each).
-      expect(res.stderr.toString()).toMatch(/^cgi-stderr-marker cgi42\r?\n$/);
-    } finally {
-      client.close();
-    }
+    const res = await fetchOnce(peer, 'stderr', 'tag=cgi42');
+    expect(res.status).toBe(200);
+    expect(text(res)).toBe('logged\n');
+    // fcgiwrap 1.1.0 runs stderr through the same header scanner as stdout: a
+    // line read before the script's blank line on stdout comes out with CRLF,
+    // one read after it unchanged. Which one wins is a race (about half each).
+    expect(res.stderr.toString()).toMatch(/^cgi-stderr-marker cgi42\r?\n$/);
   });
 
   it('a SCRIPT_FILENAME that does not exist: fcgiwrap answers 403 and says why on FCGI_STDERR', async () => {
-    const client = new FastCGIClient({ address: peer.address });
-    try {
-      const res = await client.fetch({ params: peer.params('does-not-exist') });
-      // fcgiwrap does not tell a missing script from one it may not run.
-      expect(res.status).toBe(403);
-      expect(text(res)).toBe('403 Forbidden\r\n');
-      expect(res.stderr.toString()).toMatch(/^Cannot get script name/);
-    } finally {
-      client.close();
-    }
+    const res = await fetchOnce(peer, 'does-not-exist');
+    // fcgiwrap does not tell a missing script from one it may not run.
+    expect(res.status).toBe(403);
+    expect(text(res)).toBe('403 Forbidden\r\n');
+    expect(res.stderr.toString()).toMatch(/^Cannot get script name/);
   });
 
   it('FCGI_GET_VALUES goes unanswered by fcgiwrap (libfcgi): the client gives up after its timeout', async () => {
@@ -415,19 +393,6 @@ describe.skipIf(missingPeers('fcgiwrap'))('FastCGIClient against fcgiwrap (CGI s
 
 // ---------------------------------------------------------------------------
 // Flask under uWSGI
-
-/** uWSGI's python3 plugin runs the system interpreter, so Flask must be importable there. */
-function missingFlask(): string | null {
-  const python = '/usr/bin/python3';
-  if (missingPeers('uwsgi') !== null) return 'missing uwsgi';
-  const plugin = missingFiles(UWSGI_PYTHON_PLUGIN);
-  if (plugin !== null) return plugin;
-  if (run(python, ['-c', 'import flask']).status === 0) return null;
-  const reason = `${python} cannot import flask (apt-get install python3-flask)`;
-  if (REQUIRE_PEERS) throw new Error(`FCGID_REQUIRE_PEERS=1 but ${reason}`);
-  process.stderr.write(`skipping: ${reason}\n`);
-  return reason;
-}
 
 describe.skipIf(missingFlask())('FastCGIClient against Flask under uWSGI --fastcgi-socket', () => {
   const processes = new Processes();
@@ -468,29 +433,19 @@ describe.skipIf(missingFlask())('FastCGIClient against Flask under uWSGI --fastc
   it('wsgi.errors does not travel as FCGI_STDERR: uWSGI writes it to its own stderr', async () => {
     // uWSGI's FastCGI protocol (proto/fastcgi.c) only ever sends STDOUT and
     // END_REQUEST; the WSGI error stream is uWSGI's log, here the process's stderr.
-    const client = new FastCGIClient({ address: peer.address });
-    try {
-      const logged = waitForOutput(uwsgi, 'flask-stderr-marker flask42\n');
-      const res = await client.fetch({ params: peer.params('stderr', 'tag=flask42') });
-      expect(res.status).toBe(200);
-      expect(text(res)).toBe('logged\n');
-      expect(res.stderr.length).toBe(0);
-      await logged;
-    } finally {
-      client.close();
-    }
+    const logged = waitForOutput(uwsgi, 'flask-stderr-marker flask42\n');
+    const res = await fetchOnce(peer, 'stderr', 'tag=flask42');
+    expect(res.status).toBe(200);
+    expect(text(res)).toBe('logged\n');
+    expect(res.stderr.length).toBe(0);
+    await logged;
   });
 
   it('a route Flask does not know: 404 from Werkzeug, HTML body', async () => {
-    const client = new FastCGIClient({ address: peer.address });
-    try {
-      const res = await client.fetch({ params: peer.params('does-not-exist') });
-      expect(res.status).toBe(404);
-      expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
-      expect(text(res)).toContain('<h1>Not Found</h1>');
-    } finally {
-      client.close();
-    }
+    const res = await fetchOnce(peer, 'does-not-exist');
+    expect(res.status).toBe(404);
+    expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+    expect(text(res)).toContain('<h1>Not Found</h1>');
   });
 
   it('uWSGI ignores FCGI_KEEP_CONN and closes after every request; a keepConn client still gets every answer', async () => {
@@ -502,11 +457,7 @@ describe.skipIf(missingFlask())('FastCGIClient against Flask under uWSGI --fastc
     await proxy.listen();
     const client = new FastCGIClient({ address: proxy.path, keepConn: true });
     try {
-      for (let i = 0; i < 5; i++) {
-        const res = await client.fetch({ params: peer.params('hello', `name=k${i}`) });
-        expect(res.status).toBe(200);
-        expect(text(res).split('\n')[0]).toBe(`hello k${i}`);
-      }
+      await hellosInTurn(client, peer, 'k', 5);
       expect(proxy.accepted).toBe(5);
     } finally {
       client.close();

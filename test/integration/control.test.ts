@@ -12,14 +12,13 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlClient } from '../../src/control/client.js';
-import { FastCGIClient, cgiParams } from '../../src/fastcgi/index.js';
-import type { DaemonStatus, PoolStatus } from '../../src/supervisor/status.js';
-import { Fcgid, LEVEL, isRunning, writeConfig, type LogLine } from '../helpers/daemon.js';
+import { cgiParams } from '../../src/fastcgi/index.js';
+import type { DaemonStatus } from '../../src/supervisor/status.js';
+import { FCGICTL_BIN, fastcgiOnce, fcgictl, pidIn, poolOf, poolWhen, statusOf } from '../helpers/control.js';
+import { Fcgid, LEVEL, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { NGINX_HOST, startNginx } from '../helpers/nginx.js';
-import { Processes, Scratch, missingPeers, run, type Started } from '../helpers/peers.js';
+import { Processes, Scratch, missingPeers, poll, run, type Ran, type Started } from '../helpers/peers.js';
 
-const FCGICTL_BIN = fileURLToPath(new URL('../../bin/fcgictl', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/daemon/', import.meta.url));
 const HELLO = fileURLToPath(new URL('../../examples/hello.mjs', import.meta.url));
 const ENV_WORKER = join(FIXTURES, 'env.mjs');
@@ -31,53 +30,6 @@ const noOtherUser = !ROOT ? 'not root' : missingPeers('setpriv');
 // ---------------------------------------------------------------------------
 // Plumbing.
 
-interface Ran {
-  status: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run a program to completion through Processes (so it is killed if the test dies). */
-async function runToEnd(processes: Processes, command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Ran> {
-  const p = processes.start(command, args, env ? { env } : {});
-  let stdout = '';
-  let stderr = '';
-  p.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  p.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  // 'close' comes after the last output chunk.
-  const status = await new Promise<number | string>((resolve) => p.child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
-  return { status, stdout, stderr };
-}
-
-/** `fcgictl ARGS` as this user, or as nobody:nogroup with no supplementary groups. */
-function fcgictl(processes: Processes, args: string[], options: { as?: 'nobody'; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
-  const argv = [process.execPath, FCGICTL_BIN, ...args];
-  if (options.as === 'nobody') return runToEnd(processes, 'setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv], options.env);
-  return runToEnd(processes, argv[0]!, argv.slice(1), options.env);
-}
-
-/** Re-evaluate `probe` (with a growing pause) until it returns something truthy, for at most `timeoutMs`. */
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 100)) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
-}
-
-/** The status document straight from the socket, for waiting (assertions go through fcgictl). */
-function statusOf(ctl: string): Promise<DaemonStatus> {
-  return new ControlClient({ path: ctl, how: '-s' }).call<DaemonStatus>('GET', '/v1/status');
-}
-
-function poolOf(status: DaemonStatus, name: string): PoolStatus {
-  const pool = status.pools.find((p) => p.name === name);
-  if (!pool) throw new Error(`no pool ${name} in ${JSON.stringify(status)}`);
-  return pool;
-}
-
 /** Pids of the pool's slots, in slot order (replacements left out). */
 function pidsOf(status: DaemonStatus, name: string): Array<number | null> {
   return poolOf(status, name)
@@ -87,29 +39,19 @@ function pidsOf(status: DaemonStatus, name: string): Array<number | null> {
 }
 
 /** Resolves with the pool's pids once exactly `count` workers run and nothing else is in flight. */
-function settled(ctl: string, name: string, count: number): Promise<number[]> {
-  return until(`${count} running workers and nothing else in pool ${name}`, async () => {
-    const pool = poolOf(await statusOf(ctl), name);
-    const ok = pool.state === 'running' && pool.slots.length === count && pool.slots.every((s) => s.role === 'worker' && s.state === 'running' && s.pid !== null);
-    return ok ? pool.slots.sort((a, b) => a.slot - b.slot).map((s) => s.pid!) : null;
-  });
-}
-
-function pidIn(body: string): number {
-  const m = /\bpid (\d+)/.exec(body);
-  if (!m) throw new Error(`no pid in ${JSON.stringify(body)}`);
-  return Number(m[1]);
+async function settled(ctl: string, name: string, count: number): Promise<number[]> {
+  const pool = await poolWhen(
+    ctl,
+    name,
+    `${count} running workers and nothing else in pool ${name}`,
+    (p) => p.state === 'running' && p.slots.length === count && p.slots.every((s) => s.role === 'worker' && s.state === 'running' && s.pid !== null),
+  );
+  return pool.slots.sort((a, b) => a.slot - b.slot).map((s) => s.pid!);
 }
 
 /** One request straight to a pool's socket over FastCGI. */
-async function fastcgi(sock: string, url: string, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const client = new FastCGIClient({ address: `unix:${sock}`, keepConn: false, timeout: 30_000 });
-  try {
-    const r = await client.fetch({ params: { ...cgiParams({ url }), ...extra } });
-    return { status: r.status, body: r.body.toString() };
-  } finally {
-    client.close();
-  }
+function fastcgi(sock: string, url: string): Promise<{ status: number; body: string }> {
+  return fastcgiOnce(`unix:${sock}`, cgiParams({ url }), 30_000);
 }
 
 /** A raw HTTP exchange with the control socket, as curl --unix-socket would make it. */
@@ -344,7 +286,7 @@ describe.skipIf(missingPeers('nginx', 'php-cgi') !== null)('fcgictl status, rest
     config = writeConfig(scratch, 'web', {
       pools: {
         // One process per worker (PHP_FCGI_CHILDREN=0): fcgid is the process manager.
-        php: { command: ['php-cgi'], listen: `unix:${sock('php')}`, workers: WORKERS.php, start_secs: '300ms', env: { PHP_FCGI_CHILDREN: '0' } },
+        php: phpPool(`unix:${sock('php')}`, { workers: WORKERS.php }),
         node: { command: [process.execPath, HELLO], listen: `unix:${sock('node')}`, socket_fd: 3, workers: WORKERS.node, start_secs: '300ms' },
       },
     });
@@ -357,14 +299,7 @@ describe.skipIf(missingPeers('nginx', 'php-cgi') !== null)('fcgictl status, rest
     ]));
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   describe('status', () => {
     it('status --json: one line, the documented schema (schema 1), the daemon pid and every worker pid', async () => {
@@ -613,14 +548,7 @@ describe('fcgictl reload', () => {
     await d.waitForRunning('other', 1);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('an invalid file: exit 1, every problem printed, and the daemon serves on unchanged', async () => {
     const before = await statusOf(ctl);
@@ -700,7 +628,7 @@ describe('fcgictl reload', () => {
     configure({ workers: 1 });
     expect(reloaded(await ctlRun('reload'))).toMatchObject({ scaled: [{ pool: 'env', from: 3, to: 1 }] });
     expect(await settled(ctl, 'env', 1)).toEqual([p0]);
-    await until('the surplus workers to exit', () => !isRunning(p1!) && !isRunning(three[2]!));
+    await poll('the surplus workers to exit', () => !isRunning(p1!) && !isRunning(three[2]!));
     expect(await settled(ctl, 'other', 1)).toEqual(other);
     configure();
     reloaded(await ctlRun('reload'));
@@ -757,14 +685,7 @@ describe('fcgictl scale, stop, start, signal, logs', () => {
     await d.waitForRunning('env', 2);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('scale up to 4 and down to 1: the surviving workers keep their pids', async () => {
     const [p0, p1] = await settled(ctl, 'env', 2);
@@ -775,7 +696,7 @@ describe('fcgictl scale, stop, start, signal, logs', () => {
     const down = await ctlRun('scale', 'env', '1');
     expect(down.status, down.stderr).toBe(0);
     expect(await settled(ctl, 'env', 1)).toEqual([p0]);
-    await until('the three surplus workers to exit', () => four.slice(1).every((pid) => !isRunning(pid)));
+    await poll('the three surplus workers to exit', () => four.slice(1).every((pid) => !isRunning(pid)));
     expect((await ctlRun('scale', 'env', '2')).status).toBe(0);
     expect((await settled(ctl, 'env', 2))[0]).toBe(p0);
   });
@@ -798,10 +719,7 @@ describe('fcgictl scale, stop, start, signal, logs', () => {
     const before = await settled(ctl, 'env', 2);
     const stop = await ctlRun('stop', 'env');
     expect(stop.status, stop.stderr).toBe(0);
-    const stopped = await until('pool env stopped', async () => {
-      const pool = poolOf(await statusOf(ctl), 'env');
-      return pool.state === 'stopped' ? pool : null;
-    });
+    const stopped = await poolWhen(ctl, 'env', 'pool env stopped', (pool) => pool.state === 'stopped');
     expect(stopped.workers).toMatchObject({ wanted: 0, running: 0 });
     expect(stopped.slots.every((s) => s.pid === null)).toBe(true);
     for (const pid of before) expect(isRunning(pid)).toBe(false);
@@ -884,11 +802,11 @@ describe('fcgictl scale, stop, start, signal, logs', () => {
     let out = '';
     follower.child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     // The one old line arrives once the daemon has registered the follower.
-    await until('the follower to print the last old line', () => out.includes('\n'));
+    await poll('the follower to print the last old line', () => out.includes('\n'));
     const old = out;
     expect(old.trimEnd().split('\n')).toHaveLength(1);
     expect((await ctlRun('signal', 'env', 'HUP')).status).toBe(0);
-    await until('the follower to print the SIGHUP line', () => out.includes(`env/0 ${pid} stderr: env: pid ${pid} got SIGHUP`));
+    await poll('the follower to print the SIGHUP line', () => out.includes(`env/0 ${pid} stderr: env: pid ${pid} got SIGHUP`));
     expect(out.startsWith(old)).toBe(true);
     process.kill(follower.pid, 'SIGTERM');
     expect(await follower.exited).toBe('SIGTERM');
@@ -920,14 +838,7 @@ describe('the control socket: permissions, discovery, malformed requests, shutdo
     await d.waitForRunning('s', 1);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('the control socket has mode 0600', () => {
     const st = statSync(ctl);
@@ -1057,14 +968,7 @@ describe.skipIf(noOtherUser !== null)('control.group and mode 0660: a member of 
     await d.waitForRunning('s', 1);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('the socket is 0660 and group nogroup; nobody:nogroup can read status and shut the daemon down', async () => {
     const st = statSync(ctl);

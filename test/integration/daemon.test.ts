@@ -8,12 +8,12 @@
 
 import type { StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FastCGIClient, cgiParams } from '../../src/fastcgi/index.js';
+import { cgiParams } from '../../src/fastcgi/index.js';
+import { fastcgiOnce, pidIn } from '../helpers/control.js';
 import {
   FCGID_BIN,
   Fcgid,
@@ -21,14 +21,17 @@ import {
   O_NONBLOCK,
   fdFlags,
   fdTargets,
+  flaskPool,
   isRunning,
+  lineTime,
+  phpPool,
   registryFile,
+  tearDown,
   unixListenerInode,
   writeConfig,
-  type LogLine,
 } from '../helpers/daemon.js';
-import { startNginx, type FastCGILocation } from '../helpers/nginx.js';
-import { Processes, REQUIRE_PEERS, Scratch, freePort, missingFiles, missingPeers, run } from '../helpers/peers.js';
+import { nginxGet, startNginx, type FastCGILocation } from '../helpers/nginx.js';
+import { Processes, Scratch, freePort, missingFlask, missingPeers, run, runToEnd } from '../helpers/peers.js';
 
 const HOST = '127.0.0.1';
 const FIXTURES = fileURLToPath(new URL('../fixtures/daemon/', import.meta.url));
@@ -36,39 +39,14 @@ const HELLO = fileURLToPath(new URL('../../examples/hello.mjs', import.meta.url)
 const PID_PHP = join(FIXTURES, 'pid.php');
 const PID_SH = join(FIXTURES, 'pid.sh');
 const PID_PY = join(FIXTURES, 'pid.py');
-const UWSGI_PYTHON_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
 
 // ---------------------------------------------------------------------------
 // Plumbing.
 
-/** The pid a fixture (or examples/hello.mjs) put in its answer. */
-function pidIn(body: string): number {
-  const m = /\bpid (\d+)/.exec(body);
-  if (!m) throw new Error(`no pid in ${JSON.stringify(body)}`);
-  return Number(m[1]);
-}
-
-function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
-}
-
 /** One request to a php-cgi pool, straight over FastCGI on a fresh connection. */
-async function phpPid(sock: string): Promise<{ status: number; pid: number }> {
-  const client = new FastCGIClient({ address: `unix:${sock}`, keepConn: false });
-  try {
-    const r = await client.fetch({ params: cgiParams({ url: '/pid.php', scriptFilename: PID_PHP, documentRoot: FIXTURES }) });
-    return { status: r.status, pid: pidIn(r.body.toString()) };
-  } finally {
-    client.close();
-  }
+async function phpPid(address: string): Promise<{ status: number; pid: number }> {
+  const r = await fastcgiOnce(address, cgiParams({ url: '/pid.php', scriptFilename: PID_PHP, documentRoot: FIXTURES }));
+  return { status: r.status, pid: pidIn(r.body) };
 }
 
 /** Resolves once /proc/<pid>/stat shows `state` (T: stopped). */
@@ -82,10 +60,6 @@ async function untilState(pid: number, state: string, timeoutMs = 5000): Promise
   }
 }
 
-function lineTime(l: LogLine): number {
-  return Date.parse(String(l.time));
-}
-
 function uid(name: string): number {
   return Number(run('id', ['-u', name]).stdout.trim());
 }
@@ -97,17 +71,6 @@ function gid(group: string): number {
 /** Sockets and pipes are the descriptors two processes can share by inode; paths like /dev/null say nothing. */
 function sharedInodes(targets: Map<number, string>): Map<number, string> {
   return new Map([...targets].filter(([, t]) => /^(socket|pipe):\[\d+\]$/.test(t)));
-}
-
-/** uWSGI's python3 plugin runs the system interpreter, so Flask must be importable there. */
-function missingFlask(): string | null {
-  const plugin = missingFiles(UWSGI_PYTHON_PLUGIN);
-  if (plugin !== null) return plugin;
-  if (run('/usr/bin/python3', ['-c', 'import flask']).status === 0) return null;
-  const reason = '/usr/bin/python3 cannot import flask (apt-get install python3-flask)';
-  if (REQUIRE_PEERS) throw new Error(`FCGID_REQUIRE_PEERS=1 but ${reason}`);
-  process.stderr.write(`skipping: ${reason}\n`);
-  return reason;
 }
 
 /** One nginx location per pool of the web test, with the params each kind of worker needs. */
@@ -140,27 +103,9 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     scratch = new Scratch('fcgid-daemon-web-');
     const config = writeConfig(scratch, 'web', {
       pools: {
-        php: {
-          command: ['php-cgi'],
-          listen: `unix:${sock('php')}`,
-          workers: WORKERS,
-          start_secs: '300ms',
-          // One process per worker: fcgid is the process manager, not php-cgi.
-          env: { PHP_FCGI_CHILDREN: '0' },
-          socket_mode: '0660',
-          socket_owner: 'nobody',
-          socket_group: 'nogroup',
-        },
+        php: phpPool(`unix:${sock('php')}`, { workers: WORKERS, socket_mode: '0660', socket_owner: 'nobody', socket_group: 'nogroup' }),
         cgi: { command: ['fcgiwrap'], listen: `unix:${sock('cgi')}`, workers: WORKERS, start_secs: '300ms' },
-        flask: {
-          // uWSGI takes an inherited listening socket on fd 0 by itself when given
-          // no socket option; --die-on-term because its SIGTERM means "reload".
-          command: ['uwsgi', '--plugin=python3', '--protocol=fastcgi', `--wsgi-file=${PID_PY}`, '--callable=app', '--need-app', '--die-on-term', '--disable-logging'],
-          listen: `unix:${sock('flask')}`,
-          workers: WORKERS,
-          start_secs: '300ms',
-          env: { PYTHONDONTWRITEBYTECODE: '1' },
-        },
+        flask: flaskPool(PID_PY, `unix:${sock('flask')}`, { workers: WORKERS }),
         node: { command: [process.execPath, HELLO], listen: `unix:${sock('node')}`, socket_fd: 3, workers: WORKERS, start_secs: '300ms' },
       },
     });
@@ -180,14 +125,7 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     httpPort = (await startNginx(processes, scratch, webLocations(sock))).port;
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   describe.each([
     { pool: 'php', what: 'php-cgi on fd 0 (getmypid())' },
@@ -196,7 +134,7 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     { pool: 'node', what: 'examples/hello.mjs on fd 3 (process.pid)' },
   ])('$what', ({ pool }) => {
     it(`${REQUESTS} requests through nginx are each answered by one of the pool's worker processes, never by the daemon`, async () => {
-      const replies = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => httpGet(httpPort, `/${pool}/r${i}`)));
+      const replies = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => nginxGet(httpPort, `/${pool}/r${i}`)));
       const workers = d.runningPids(pool);
       const children = d.childPids();
       expect(workers).toHaveLength(WORKERS);
@@ -279,7 +217,7 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     // Blocking accept() waiters take turns, so the new worker answers within a few requests.
     const seen: number[] = [];
     for (let i = 0; i < 40 && !seen.includes(fresh); i++) {
-      const r = await phpPid(sock('php'));
+      const r = await phpPid(`unix:${sock('php')}`);
       expect(r.status).toBe(200);
       seen.push(r.pid);
     }
@@ -295,10 +233,10 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     // (ECONNRESET, seen here). A stopped process accepts nothing and dies at once.
     for (const pid of old) process.kill(pid, 'SIGSTOP');
     await Promise.all(old.map((pid) => untilState(pid, 'T')));
-    const queued = Array.from({ length: 8 }, () => phpPid(sock('php')));
+    const queued = Array.from({ length: 8 }, () => phpPid(`unix:${sock('php')}`));
     for (const pid of old) process.kill(pid, 'SIGKILL');
     // And right after the kills, while no worker is alive yet.
-    const meanwhile = Array.from({ length: 8 }, () => phpPid(sock('php')));
+    const meanwhile = Array.from({ length: 8 }, () => phpPid(`unix:${sock('php')}`));
     const results = await Promise.allSettled([...queued, ...meanwhile]);
     for (const pid of old) await d.waitForLog((l) => l.pid === pid && l.reason === 'crashed', m);
     const fresh = await d.waitForRunning('php', WORKERS);
@@ -391,12 +329,9 @@ describe.skipIf(missingPeers('php-cgi') !== null)('stopping the daemon', () => {
   let scratch: Scratch;
   const started: Fcgid[] = [];
 
-  function phpPool(name: string): string {
-    return writeConfig(scratch, name, {
-      pools: {
-        php: { command: ['php-cgi'], listen: `unix:${scratch.path(`${name}.sock`)}`, workers: 2, start_secs: '300ms', env: { PHP_FCGI_CHILDREN: '0' } },
-      },
-    });
+  /** A config `name` with one 2-worker php-cgi pool on `<name>.sock`. */
+  function phpConfig(name: string): string {
+    return writeConfig(scratch, name, { pools: { php: phpPool(`unix:${scratch.path(`${name}.sock`)}`, { workers: 2 }) } });
   }
 
   function daemon(config: string): Fcgid {
@@ -416,7 +351,7 @@ describe.skipIf(missingPeers('php-cgi') !== null)('stopping the daemon', () => {
   afterAll(() => scratch?.remove());
 
   it('SIGTERM: exit status 0, no worker left alive, the socket file and the worker registry removed', async () => {
-    const d = daemon(phpPool('term'));
+    const d = daemon(phpConfig('term'));
     const pids = await d.waitForRunning('php', 2);
     expect(JSON.parse(readFileSync(registryFile(scratch, 'term'), 'utf8')).map((r: { pid: number }) => r.pid).sort()).toEqual([...pids].sort());
     process.kill(d.pid, 'SIGTERM');
@@ -427,7 +362,7 @@ describe.skipIf(missingPeers('php-cgi') !== null)('stopping the daemon', () => {
   });
 
   it('SIGKILL, then start again: the leftovers are found and stopped, and the new daemon serves on the same address', async () => {
-    const config = phpPool('orphan');
+    const config = phpConfig('orphan');
     const sockPath = scratch.path('orphan.sock');
     const first = daemon(config);
     const old = await first.waitForRunning('php', 2);
@@ -443,7 +378,7 @@ describe.skipIf(missingPeers('php-cgi') !== null)('stopping the daemon', () => {
     await second.waitForLog((l) => /^fcgid \S+ running 1 pool/.test(l.msg));
     for (const pid of old) expect(isRunning(pid)).toBe(false);
     const fresh = await second.waitForRunning('php', 2);
-    const r = await phpPid(sockPath);
+    const r = await phpPid(`unix:${sockPath}`);
     expect(r.status).toBe(200);
     expect(fresh).toContain(r.pid);
     expect(old).not.toContain(r.pid);
@@ -475,19 +410,14 @@ describe.skipIf(missingPeers('php-cgi') !== null)('a pool on a TCP address', () 
   it('php-cgi on tcp://127.0.0.1:PORT serves, with fd 0 blocking', async () => {
     const port = await freePort();
     const config = writeConfig(scratch, 'tcp', {
-      pools: { php: { command: ['php-cgi'], listen: `tcp://${HOST}:${port}`, workers: 1, start_secs: '300ms', env: { PHP_FCGI_CHILDREN: '0' } } },
+      pools: { php: phpPool(`tcp://${HOST}:${port}`, { workers: 1 }) },
     });
     d = new Fcgid(processes, config);
     const [pid] = await d.waitForRunning('php', 1);
     expect(fdFlags(pid!, 0) & O_NONBLOCK).toBe(0);
-    const client = new FastCGIClient({ address: `tcp://${HOST}:${port}`, keepConn: false });
-    try {
-      const r = await client.fetch({ params: cgiParams({ url: '/pid.php', scriptFilename: PID_PHP, documentRoot: FIXTURES }) });
-      expect(r.status).toBe(200);
-      expect(pidIn(r.body.toString())).toBe(pid);
-    } finally {
-      client.close();
-    }
+    const r = await phpPid(`tcp://${HOST}:${port}`);
+    expect(r.status).toBe(200);
+    expect(r.pid).toBe(pid);
     process.kill(d.pid, 'SIGTERM');
     expect(await d.exited).toBe(0);
   });
@@ -506,16 +436,7 @@ describe('refusing to start', () => {
   afterEach(() => processes.killAll());
   afterAll(() => scratch?.remove());
 
-  async function fcgid(...args: string[]): Promise<{ status: number | string; stdout: string; stderr: string }> {
-    const p = processes.start(process.execPath, [FCGID_BIN, ...args]);
-    let stdout = '';
-    let stderr = '';
-    p.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    // 'close' comes after the last output chunk.
-    const status = await new Promise<number | string>((resolve) => p.child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
-    return { status, stdout, stderr };
-  }
+  const fcgid = (...args: string[]) => runToEnd(processes, process.execPath, [FCGID_BIN, ...args]);
 
   function badConfig(): string {
     const file = scratch.path('bad.yaml');

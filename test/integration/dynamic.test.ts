@@ -13,10 +13,11 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
-import { FastCGIClient, cgiParams } from '../../src/fastcgi/index.js';
-import type { DaemonStatus, PoolStatus } from '../../src/supervisor/status.js';
-import { Fcgid, LEVEL, isRunning, writeConfig, type LogLine } from '../helpers/daemon.js';
-import { Processes, Scratch, freePort, missingPeers } from '../helpers/peers.js';
+import { cgiParams } from '../../src/fastcgi/index.js';
+import type { PoolStatus } from '../../src/supervisor/status.js';
+import { fastcgiOnce, pidIn, poolOf, poolStatus, poolWhen, statusOf } from '../helpers/control.js';
+import { Fcgid, LEVEL, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
+import { Processes, Scratch, freePort, missingPeers, poll, runToEnd } from '../helpers/peers.js';
 
 const HOST = '127.0.0.1';
 const FIXTURES = fileURLToPath(new URL('../fixtures/daemon/', import.meta.url));
@@ -26,22 +27,10 @@ const GROW_MJS = join(FIXTURES, 'grow.mjs');
 // ---------------------------------------------------------------------------
 // Plumbing.
 
-function pidIn(body: string): number {
-  const m = /\bpid (\d+)/.exec(body);
-  if (!m) throw new Error(`no pid in ${JSON.stringify(body)}`);
-  return Number(m[1]);
-}
-
 /** One request over FastCGI on a fresh connection (closed by the worker when done). */
 async function fastcgi(address: string, url: string, scriptFilename?: string): Promise<{ status: number; body: string; pid: number }> {
-  const client = new FastCGIClient({ address, keepConn: false, timeout: 60_000 });
-  try {
-    const r = await client.fetch({ params: cgiParams({ url, scriptFilename, documentRoot: FIXTURES }) });
-    const body = r.body.toString();
-    return { status: r.status, body, pid: pidIn(body) };
-  } finally {
-    client.close();
-  }
+  const r = await fastcgiOnce(address, cgiParams({ url, scriptFilename, documentRoot: FIXTURES }), 60_000);
+  return { ...r, pid: pidIn(r.body) };
 }
 
 /** sleep.php on a php-cgi pool: holds a worker for `ms`, then answers with its pid. */
@@ -49,30 +38,9 @@ function sleepRequest(address: string, ms: number): Promise<{ status: number; bo
   return fastcgi(address, `/sleep.php?ms=${ms}`, SLEEP_PHP);
 }
 
-function statusOf(ctl: string): Promise<DaemonStatus> {
-  return new ControlClient({ path: ctl, how: '-s' }).call<DaemonStatus>('GET', '/v1/status');
-}
-
-function poolOf(status: DaemonStatus, name: string): PoolStatus {
-  const pool = status.pools.find((p) => p.name === name);
-  if (!pool) throw new Error(`no pool ${name} in ${JSON.stringify(status)}`);
-  return pool;
-}
-
 /** Slot entries (workers and replacements) whose worker is running: the processes serving. */
 function serving(pool: PoolStatus): number {
   return pool.slots.filter((s) => s.state === 'running' && s.pid !== null).length;
-}
-
-/** Re-evaluate `probe` (with a growing pause) until it returns something truthy, for at most `timeoutMs`. */
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 100)) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await pause(delay);
-  }
 }
 
 /** Polls a pool's status in the background until stopped, keeping every sample. */
@@ -91,7 +59,7 @@ class StatusPoller {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const pool = poolOf(await statusOf(this.ctl), this.pool);
+      const pool = await poolStatus(this.ctl, this.pool);
       this.samples.push({ pool, children: this.children().length });
       await pause(20);
     }
@@ -170,18 +138,6 @@ function httpGet(options: http.RequestOptions): Promise<{ status: number; type: 
   });
 }
 
-/** Run a program through Processes with `input` on its stdin; resolves with its status and output once it closes. */
-async function runWithInput(processes: Processes, command: string, args: string[], input: string): Promise<{ status: number | string; stdout: string; stderr: string }> {
-  const p = processes.start(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  p.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  p.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const status = new Promise<number | string>((resolve) => p.child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
-  p.child.stdin!.end(input);
-  return { status: await status, stdout, stderr };
-}
-
 /** The value of one sample: `name{labels}` with exactly these labels; undefined when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels)
@@ -219,32 +175,17 @@ describe.skipIf(noPhp !== null)('a dynamic php-cgi pool (min_workers 1, max_work
     scratch = new Scratch('fcgid-dynamic-');
     const config = writeConfig(scratch, 'dynamic', {
       pools: {
-        dyn: {
-          command: ['php-cgi'],
-          listen: address(),
-          min_workers: 1,
-          max_workers: MAX,
-          spare_idle_timeout: '2s',
-          start_secs: '300ms',
-          env: { PHP_FCGI_CHILDREN: '0' },
-        },
+        dyn: phpPool(address(), { min_workers: 1, max_workers: MAX, spare_idle_timeout: '2s' }),
       },
     });
     d = new Fcgid(processes, config);
     await d.waitForRunning('dyn', 1);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('grows while every worker is busy (1, then 2 more: doubling), never past max_workers; every request gets 200; then stops idle spares one by one down to min_workers, the first worker kept', async () => {
-    const before = poolOf(await statusOf(ctl()), 'dyn');
+    const before = await poolStatus(ctl(), 'dyn');
     expect(before.workers.wanted).toBe(1);
     expect(before.slots).toHaveLength(1);
     const survivor = before.slots[0]!.pid!;
@@ -264,17 +205,10 @@ describe.skipIf(noPhp !== null)('a dynamic php-cgi pool (min_workers 1, max_work
       await d.waitForLog(grew(d.lines.indexOf(first) + 1), d.lines.indexOf(first) + 1, 20_000);
       // 8 clients, more than max_workers: the pool grows to 6 and no further.
       load.clientsTo(8);
-      await until(
-        `${MAX} running workers`,
-        async () => {
-          const p = poolOf(await statusOf(ctl()), 'dyn');
-          return p.workers.wanted === MAX && serving(p) === MAX;
-        },
-        30_000,
-      );
+      await poolWhen(ctl(), 'dyn', `${MAX} running workers`, (p) => p.workers.wanted === MAX && serving(p) === MAX, 30_000);
       // Demand goes on (8 clients, 6 workers, all busy) for two more scans' worth of answers.
       const answered = load.answered;
-      await until('12 more answers at max_workers', () => load.answered >= answered + 12, 30_000);
+      await poll('12 more answers at max_workers', () => load.answered >= answered + 12, 30_000);
       await load.stop();
       stopped = true;
     } finally {
@@ -326,10 +260,7 @@ describe.skipIf(noPhp !== null)('a dynamic php-cgi pool (min_workers 1, max_work
     ]);
     for (const s of shrink) expect(s.idle).toBeGreaterThanOrEqual(2000);
     // Each stopped spare exited as wanted down, not as a crash.
-    const spares = await until('the spares gone', async () => {
-      const p = poolOf(await statusOf(ctl()), 'dyn');
-      return p.slots.length === 1 ? p : null;
-    });
+    const spares = await poolWhen(ctl(), 'dyn', 'the spares gone', (p) => p.slots.length === 1);
     for (const line of d.lines.slice(m).filter((l) => typeof l.reason === 'string' && typeof l.uptime_ms === 'number')) {
       expect(line.reason).toBe('stopped by fcgid');
       expect(line.msg).toMatch(/not restarting: it is wanted down$/);
@@ -337,15 +268,7 @@ describe.skipIf(noPhp !== null)('a dynamic php-cgi pool (min_workers 1, max_work
     expect(spares.slots[0]!.pid).toBe(survivor);
 
     // And it stays at min_workers: the survivor idle past spare_idle_timeout and two more scans, still there.
-    const rest = await until(
-      'the survivor idle for 4s',
-      async () => {
-        const p = poolOf(await statusOf(ctl()), 'dyn');
-        const s = p.slots[0];
-        return s && s.activity === 'idle' && (s.activity_ms ?? 0) >= 4000 ? p : null;
-      },
-      20_000,
-    );
+    const rest = await poolWhen(ctl(), 'dyn', 'the survivor idle for 4s', (p) => p.slots[0]?.activity === 'idle' && (p.slots[0].activity_ms ?? 0) >= 4000);
     expect(rest.workers).toMatchObject({ wanted: 1, running: 1 });
     expect(rest.slots.map((s) => s.pid)).toEqual([survivor]);
     expect(d.childPids()).toEqual([survivor]);
@@ -370,24 +293,17 @@ describe.skipIf(noPhp !== null)('max_lifetime 3s on a 2-worker php-cgi pool', ()
     scratch = new Scratch('fcgid-lifetime-');
     const config = writeConfig(scratch, 'lifetime', {
       pools: {
-        life: { command: ['php-cgi'], listen: address(), workers: 2, max_lifetime: '3s', start_secs: '300ms', env: { PHP_FCGI_CHILDREN: '0' } },
+        life: phpPool(address(), { workers: 2, max_lifetime: '3s' }),
       },
     });
     d = new Fcgid(processes, config);
     await d.waitForRunning('life', 2);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('replaces each worker past its lifetime, replacement first (never fewer than 2 running), and a busy one only after its request is answered', async () => {
-    const first = poolOf(await statusOf(ctl()), 'life');
+    const first = await poolStatus(ctl(), 'life');
     const originals = first.slots.map((s) => s.pid!);
     expect(originals).toHaveLength(2);
     expect(originals).not.toContain(null);
@@ -434,7 +350,7 @@ describe.skipIf(noPhp !== null)('max_lifetime 3s on a 2-worker php-cgi pool', ()
     expect(low.map((s) => s.pool.slots.map((x) => `${x.role} ${x.slot} ${x.pid} ${x.state}`))).toEqual([]);
 
     // New pids in both slots, and the metrics count the recycles.
-    const now = poolOf(await statusOf(ctl()), 'life');
+    const now = await poolStatus(ctl(), 'life');
     for (const s of now.slots) expect(originals).not.toContain(s.pid);
     const text = (await httpGet({ socketPath: ctl(), path: '/metrics' })).body;
     expect(sample(text, 'fcgid_recycles_total', { pool: 'life' })).toBeGreaterThanOrEqual(2);
@@ -464,19 +380,12 @@ describe('max_memory 64M on a Node worker whose memory grows on request', () => 
     await d.waitForRunning('mem', 1);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('after /grow (80 MB kept) the worker is recycled "above max_memory", its replacement running first, and the /grow request got 200', async () => {
     const [pid] = await d.waitForRunning('mem', 1);
     // Under the limit at the scans so far: it stays.
-    const small = await until('an RSS reading of the worker', async () => poolOf(await statusOf(ctl()), 'mem').slots[0]?.rss_bytes);
+    const small = await poll('an RSS reading of the worker', async () => (await poolStatus(ctl(), 'mem')).slots[0]?.rss_bytes);
     expect(small).toBeLessThan(64 * 1024 * 1024);
     const plain = await fastcgi(address(), '/');
     expect(plain).toMatchObject({ status: 200, pid });
@@ -504,8 +413,8 @@ describe('max_memory 64M on a Node worker whose memory grows on request', () => 
     expect(d.lines.filter((l) => l.level >= LEVEL.warn && l.pool === 'mem')).toEqual([]);
 
     // The replacement serves, small again, and is left alone.
-    const fresh = await until('the replacement with an RSS reading', async () => {
-      const s = poolOf(await statusOf(ctl()), 'mem').slots;
+    const fresh = await poll('the replacement with an RSS reading', async () => {
+      const s = (await poolStatus(ctl(), 'mem')).slots;
       return s.length === 1 && s[0]!.pid !== pid && s[0]!.state === 'running' && s[0]!.rss_bytes !== null ? s[0]! : null;
     });
     expect(fresh.rss_bytes).toBeLessThan(64 * 1024 * 1024);
@@ -544,16 +453,8 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     const config = writeConfig(scratch, 'metrics', {
       metrics: { listen: `tcp://${HOST}:${metricsPort}` },
       pools: {
-        php: { command: ['php-cgi'], listen: php(), workers: 2, start_secs: '300ms', env: { PHP_FCGI_CHILDREN: '0' } },
-        hang: {
-          command: ['php-cgi'],
-          listen: hang(),
-          workers: 1,
-          idle_timeout: '2s',
-          stop_timeout: '500ms',
-          start_secs: '300ms',
-          env: { PHP_FCGI_CHILDREN: '0' },
-        },
+        php: phpPool(php(), { workers: 2 }),
+        hang: phpPool(hang(), { workers: 1, idle_timeout: '2s', stop_timeout: '500ms' }),
       },
     });
     d = new Fcgid(processes, config);
@@ -562,19 +463,12 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     await d.waitForLog((l) => /^fcgid \S+ running 2 pools/.test(l.msg));
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('both endpoints pass `promtool check metrics` (exit 0, no lint output) with the 0.0.4 content type', async () => {
     // After a scan, so the per-worker and queue samples are there too.
-    await until('a scan of both pools', async () => sample(await viaSocket(), 'fcgid_listen_queue', { pool: 'php' }) !== undefined);
-    const curl = await runWithInput(processes, 'curl', ['-sS', '--fail', '-i', '--unix-socket', ctl(), 'http://fcgid/metrics'], '');
+    await poll('a scan of both pools', async () => sample(await viaSocket(), 'fcgid_listen_queue', { pool: 'php' }) !== undefined);
+    const curl = await runToEnd(processes, 'curl', ['-sS', '--fail', '-i', '--unix-socket', ctl(), 'http://fcgid/metrics'], { input: '' });
     expect(curl.status, curl.stderr).toBe(0);
     const [head, socketText] = curl.stdout.split('\r\n\r\n', 2) as [string, string];
     expect(head).toMatch(/^Content-Type: text\/plain; version=0\.0\.4; charset=utf-8$/im);
@@ -583,7 +477,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     expect(listen.type).toBe('text/plain; version=0.0.4; charset=utf-8');
     for (const text of [socketText, listen.body]) {
       expect(text).toMatch(/^# HELP fcgid_up /m);
-      const check = await runWithInput(processes, 'promtool', ['check', 'metrics'], text);
+      const check = await runToEnd(processes, 'promtool', ['check', 'metrics'], { input: text });
       expect({ status: check.status, output: check.stdout + check.stderr }).toEqual({ status: 0, output: '' });
       expect(sample(text, 'fcgid_up')).toBe(1);
       expect(sample(text, 'fcgid_workers_wanted', { pool: 'php' })).toBe(2);
@@ -613,7 +507,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     const sleeping = sleepRequest(php(), 4000);
     let answered = false;
     void sleeping.then(() => (answered = true)).catch(() => (answered = true));
-    await until('fcgid_workers_busy 1', async () => {
+    await poll('fcgid_workers_busy 1', async () => {
       if (answered) throw new Error('the request was answered before metrics showed it busy');
       return sample(await viaSocket(), 'fcgid_workers_busy', { pool: 'php' }) === 1;
     });
@@ -621,7 +515,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     expect(sample(text, 'fcgid_workers_idle', { pool: 'php' })).toBe(1);
     expect(sample(text, 'fcgid_workers_busy', { pool: 'hang' })).toBe(0);
     expect(await sleeping).toMatchObject({ status: 200 });
-    await until('fcgid_workers_busy 0', async () => sample(await viaSocket(), 'fcgid_workers_busy', { pool: 'php' }) === 0);
+    await poll('fcgid_workers_busy 0', async () => sample(await viaSocket(), 'fcgid_workers_busy', { pool: 'php' }) === 0);
   });
 
   it('fcgid_worker_exits_total{reason="crashed"} and fcgid_restarts_total go up by one after kill -9 of a worker', async () => {
@@ -629,7 +523,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     const crashed = sample(before, 'fcgid_worker_exits_total', { pool: 'php', reason: 'crashed' }) ?? 0;
     const restarts = sample(before, 'fcgid_restarts_total', { pool: 'php' })!;
     expect(restarts).toBeDefined();
-    const victim = poolOf(await statusOf(ctl()), 'php').slots[0]!.pid!;
+    const victim = (await poolStatus(ctl(), 'php')).slots[0]!.pid!;
     const m = d.mark();
     process.kill(victim, 'SIGKILL');
     await d.waitForLog((l) => exitLine(l, victim) && l.reason === 'crashed', m);
@@ -637,7 +531,7 @@ describe.skipIf(noMetricsPeers !== null)('GET /metrics on the control socket and
     expect(sample(after, 'fcgid_worker_exits_total', { pool: 'php', reason: 'crashed' })).toBe(crashed + 1);
     expect(sample(after, 'fcgid_restarts_total', { pool: 'php' })).toBe(restarts + 1);
     await d.waitForRunning('php', 2);
-    await until('2 running in metrics again', async () => sample(await viaSocket(), 'fcgid_workers', { pool: 'php', state: 'running' }) === 2);
+    await poll('2 running in metrics again', async () => sample(await viaSocket(), 'fcgid_workers', { pool: 'php', state: 'running' }) === 2);
   });
 
   it('regression: fcgid_restarts_total does not go down when a rolling restart replaces the slots that counted the restarts', async () => {

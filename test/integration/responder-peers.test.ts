@@ -11,10 +11,10 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResponder, type Responder, type ResponderLogger } from '../../src/fastcgi/index.js';
-import { PeerApp, WireTap, downloadHash } from '../fixtures/peer-app.js';
+import { PeerApp, WireTap, downloadHash, type TappedConnection } from '../fixtures/peer-app.js';
+import { NGINX_HOST as HOST, startNginx } from '../helpers/nginx.js';
 import { Processes, Scratch, freePort, missingFiles, missingPeers, waitForListen, type Started } from '../helpers/peers.js';
 
-const HOST = '127.0.0.1';
 
 // ---------------------------------------------------------------------------
 // Plumbing shared by the blocks below.
@@ -80,6 +80,69 @@ function scratchForPeers(prefix: string): Scratch {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * `count` GET /hello requests under `prefix`, one after another, each with a
+ * token of its own; each must be answered 200 with the URL it asked for and the
+ * FCGI_KEEP_CONN flag `keepConn`. Returns the FastCGI connections that carried
+ * each request, in order.
+ */
+async function helloInTurn(served: Served, port: number, prefix: string, count: number, keepConn: boolean): Promise<TappedConnection[][]> {
+  const tokens = Array.from({ length: count }, () => randomUUID());
+  for (const t of tokens) {
+    const reply = await httpRequest(port, `${prefix}hello?t=${t}`);
+    expect(reply.status).toBe(200);
+    expect(json(reply)).toMatchObject({ method: 'GET', url: `${prefix}hello?t=${t}`, query: `t=${t}`, keepConn });
+  }
+  return tokens.map((t) => served.tap.carrying(t));
+}
+
+/** Every request rode the same connection, each flagged FCGI_KEEP_CONN, and neither side has closed it. */
+function expectOneKeptConnection(carriers: TappedConnection[][]): void {
+  const all = new Set(carriers.flat());
+  expect(all.size).toBe(1);
+  const [conn] = [...all];
+  expect(conn!.begins).toEqual(carriers.map(() => true));
+  // Neither side closed it: the web server caches it, the responder keeps it as §5.1 asks.
+  expect(conn!.socket.destroyed).toBe(false);
+}
+
+/** Each request had a connection of its own, without FCGI_KEEP_CONN, which the responder closed. */
+async function expectConnectionPerRequest(carriers: TappedConnection[][]): Promise<void> {
+  for (const c of carriers) expect(c.map((conn) => conn.begins)).toEqual([[false]]);
+  expect(new Set(carriers.flat()).size).toBe(carriers.length);
+  await Promise.all(carriers.map((c) => c[0]!.closed));
+}
+
+/** A 404 of the application passes through with its header and body. */
+async function expectNotFound(port: number, path: string): Promise<void> {
+  const reply = await httpRequest(port, path);
+  expect(reply.status).toBe(404);
+  expect(reply.headers['x-fcgid-route']).toBe('missing');
+  expect(reply.body.toString()).toBe('no such thing\n');
+}
+
+/** The tests every web server in front of the responder passes under `prefix`: GET with a query, a 1 MB POST, a 404. */
+function basicTests(port: () => number, prefix: string, query: string): void {
+  it('GET', async () => {
+    const reply = await httpRequest(port(), `${prefix}hello?${query}`, { headers: { 'User-Agent': 'peer-test' } });
+    expect(reply.status).toBe(200);
+    expect(json(reply)).toMatchObject({ method: 'GET', url: `${prefix}hello?${query}`, query, userAgent: 'peer-test' });
+  });
+
+  it('POST of 1 MB', async () => {
+    const body = randomBytes(1024 * 1024);
+    const reply = await httpRequest(port(), `${prefix}echo`, {
+      method: 'POST',
+      body,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
+    });
+    expect(reply.status).toBe(200);
+    expect(json(reply)).toMatchObject({ method: 'POST', length: body.length, sha256: sha256(body), contentLength: String(body.length) });
+  });
+
+  it('a status other than 200 passes through with its headers', () => expectNotFound(port(), `${prefix}missing`));
 }
 
 // ---------------------------------------------------------------------------
@@ -172,75 +235,12 @@ describe.skipIf(noCgiFcgi !== null)('responder behind cgi-fcgi (libfcgi)', () =>
 
 const noNginx = missingPeers('nginx');
 
-function nginxConf(dir: string, httpPort: number, tcpPort: number, sock: string): string {
-  return `
-master_process off;
-worker_processes 1;
-error_log ${dir}/nginx-error.log info;
-pid ${dir}/nginx.pid;
-events { worker_connections 256; }
-http {
-  access_log ${dir}/nginx-access.log;
-  client_body_temp_path ${dir}/client_body;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  proxy_temp_path ${dir}/proxy_temp;
-  scgi_temp_path ${dir}/scgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-  client_max_body_size 64m;
-
-  fastcgi_param QUERY_STRING $query_string;
-  fastcgi_param REQUEST_METHOD $request_method;
-  fastcgi_param CONTENT_TYPE $content_type;
-  fastcgi_param CONTENT_LENGTH $content_length;
-  fastcgi_param SCRIPT_NAME $fastcgi_script_name;
-  fastcgi_param REQUEST_URI $request_uri;
-  fastcgi_param DOCUMENT_URI $document_uri;
-  fastcgi_param SERVER_PROTOCOL $server_protocol;
-  fastcgi_param GATEWAY_INTERFACE CGI/1.1;
-  fastcgi_param SERVER_SOFTWARE nginx/$nginx_version;
-  fastcgi_param REMOTE_ADDR $remote_addr;
-  fastcgi_param REMOTE_PORT $remote_port;
-  fastcgi_param SERVER_ADDR $server_addr;
-  fastcgi_param SERVER_PORT $server_port;
-  fastcgi_param SERVER_NAME $server_name;
-  fastcgi_param HTTP_USER_AGENT $http_user_agent;
-
-  # The TCP responder, with connections kept (FCGI_KEEP_CONN) and cached.
-  upstream keep {
-    server ${HOST}:${tcpPort};
-    keepalive 4;
-  }
-
-  server {
-    listen ${HOST}:${httpPort};
-    server_name localhost;
-
-    location /keep/ {
-      fastcgi_pass keep;
-      fastcgi_keep_conn on;
-    }
-    # The unix-socket responder, one connection per request (nginx's default).
-    location /close/ {
-      fastcgi_pass unix:${sock};
-    }
-    # Unbuffered: nginx reads from the application only as fast as the client takes it,
-    # so the application meets real back-pressure.
-    location /stream/ {
-      fastcgi_pass unix:${sock};
-      fastcgi_buffering off;
-    }
-  }
-}
-`;
-}
-
 describe.skipIf(noNginx !== null)('responder behind nginx', () => {
   const processes = new Processes();
   let scratch: Scratch;
   let viaTcp: Served; // upstream "keep": fastcgi_keep_conn on
   let viaUnix: Served; // fastcgi_keep_conn off
   let port: number;
-  let nginx: Started;
 
   beforeAll(async () => {
     scratch = scratchForPeers('fcgid-nginx-');
@@ -248,10 +248,21 @@ describe.skipIf(noNginx !== null)('responder behind nginx', () => {
     const tcpPort = await freePort();
     viaTcp = await serve(`tcp://${HOST}:${tcpPort}`);
     viaUnix = await serve(`unix:${sock}`);
-    port = await freePort();
-    writeFileSync(scratch.path('nginx.conf'), nginxConf(scratch.dir, port, tcpPort, sock));
-    nginx = processes.start('nginx', ['-p', scratch.dir, '-c', scratch.path('nginx.conf'), '-g', 'daemon off;']);
-    await waitForListen({ host: HOST, port }, nginx);
+    const params = { SCRIPT_NAME: '$fastcgi_script_name' };
+    ({ port } = await startNginx(
+      processes,
+      scratch,
+      [
+        // The TCP responder, with connections kept (FCGI_KEEP_CONN) and cached.
+        { prefix: '/keep/', upstream: 'keep', keepConn: true, params },
+        // The unix-socket responder, one connection per request (nginx's default).
+        { prefix: '/close/', socket: sock, params },
+        // Unbuffered: nginx reads from the application only as fast as the client takes it,
+        // so the application meets real back-pressure.
+        { prefix: '/stream/', socket: sock, unbuffered: true, params },
+      ],
+      { upstreams: [{ name: 'keep', server: `${HOST}:${tcpPort}`, keepalive: 4 }], clientMaxBodySize: '64m' },
+    ));
   });
 
   afterAll(async () => {
@@ -261,40 +272,14 @@ describe.skipIf(noNginx !== null)('responder behind nginx', () => {
   });
 
   it('fastcgi_keep_conn on: sequential requests ride one FastCGI connection, each flagged FCGI_KEEP_CONN', async () => {
-    const tokens = Array.from({ length: 5 }, () => randomUUID());
-    for (const t of tokens) {
-      const reply = await httpRequest(port, `/keep/hello?t=${t}`);
-      expect(reply.status).toBe(200);
-      expect(json(reply)).toMatchObject({ method: 'GET', url: `/keep/hello?t=${t}`, query: `t=${t}`, keepConn: true });
-    }
-    const carriers = new Set(tokens.flatMap((t) => viaTcp.tap.carrying(t)));
-    expect(carriers.size).toBe(1);
-    const [conn] = [...carriers];
-    expect(conn!.begins).toEqual([true, true, true, true, true]);
-    // Neither side closed it: nginx caches it, the responder keeps it as §5.1 asks.
-    expect(conn!.socket.destroyed).toBe(false);
+    expectOneKeptConnection(await helloInTurn(viaTcp, port, '/keep/', 5, true));
   });
 
   it('fastcgi_keep_conn off: each request gets its own connection, which the responder closes', async () => {
-    const tokens = Array.from({ length: 5 }, () => randomUUID());
-    for (const t of tokens) {
-      const reply = await httpRequest(port, `/close/hello?t=${t}`);
-      expect(reply.status).toBe(200);
-      expect(json(reply)).toMatchObject({ url: `/close/hello?t=${t}`, keepConn: false });
-    }
-    const carriers = tokens.map((t) => viaUnix.tap.carrying(t));
-    for (const c of carriers) expect(c).toHaveLength(1);
-    expect(new Set(carriers.flat()).size).toBe(5);
-    for (const c of carriers) expect(c[0]!.begins).toEqual([false]);
-    await Promise.all(carriers.map((c) => c[0]!.closed));
+    await expectConnectionPerRequest(await helloInTurn(viaUnix, port, '/close/', 5, false));
   });
 
-  it('a status other than 200 passes through with its headers', async () => {
-    const reply = await httpRequest(port, '/close/missing');
-    expect(reply.status).toBe(404);
-    expect(reply.headers['x-fcgid-route']).toBe('missing');
-    expect(reply.body.toString()).toBe('no such thing\n');
-  });
+  it('a status other than 200 passes through with its headers', () => expectNotFound(port, '/close/missing'));
 
   it('a 10 MB upload arrives whole (sha256 checked by the handler)', async () => {
     const body = randomBytes(10 * 1024 * 1024);
@@ -431,28 +416,7 @@ fastcgi.server = ( "/app/" => ( ( "socket" => "${sock}", "check-local" => "disab
     scratch?.remove();
   });
 
-  it('GET', async () => {
-    const reply = await httpRequest(port, '/app/hello?x=1', { headers: { 'User-Agent': 'peer-test' } });
-    expect(reply.status).toBe(200);
-    expect(json(reply)).toMatchObject({ method: 'GET', url: '/app/hello?x=1', query: 'x=1', userAgent: 'peer-test' });
-  });
-
-  it('POST of 1 MB', async () => {
-    const body = randomBytes(1024 * 1024);
-    const reply = await httpRequest(port, '/app/echo', {
-      method: 'POST',
-      body,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
-    });
-    expect(reply.status).toBe(200);
-    expect(json(reply)).toMatchObject({ method: 'POST', length: body.length, sha256: sha256(body), contentLength: String(body.length) });
-  });
-
-  it('a status other than 200 passes through with its headers', async () => {
-    const reply = await httpRequest(port, '/app/missing');
-    expect(reply.status).toBe(404);
-    expect(reply.headers['x-fcgid-route']).toBe('missing');
-  });
+  basicTests(() => port, '/app/', 'x=1');
 
   it('logged nothing', () => {
     expect(served.logged).toEqual([]);
@@ -515,52 +479,14 @@ ProxyPass "/reuse/" "fcgi://${HOST}:${tcpPort}/" enablereuse=on
     scratch?.remove();
   });
 
-  it('GET', async () => {
-    const reply = await httpRequest(port, '/app/hello?y=2', { headers: { 'User-Agent': 'peer-test' } });
-    expect(reply.status).toBe(200);
-    expect(json(reply)).toMatchObject({ method: 'GET', url: '/app/hello?y=2', query: 'y=2', userAgent: 'peer-test' });
-  });
-
-  it('POST of 1 MB', async () => {
-    const body = randomBytes(1024 * 1024);
-    const reply = await httpRequest(port, '/app/echo', {
-      method: 'POST',
-      body,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
-    });
-    expect(reply.status).toBe(200);
-    expect(json(reply)).toMatchObject({ method: 'POST', length: body.length, sha256: sha256(body), contentLength: String(body.length) });
-  });
-
-  it('a status other than 200 passes through with its headers', async () => {
-    const reply = await httpRequest(port, '/app/missing');
-    expect(reply.status).toBe(404);
-    expect(reply.headers['x-fcgid-route']).toBe('missing');
-  });
+  basicTests(() => port, '/app/', 'y=2');
 
   it('default ProxyPass: no FCGI_KEEP_CONN, a connection per request', async () => {
-    const tokens = [randomUUID(), randomUUID(), randomUUID()];
-    for (const t of tokens) {
-      const reply = await httpRequest(port, `/app/hello?t=${t}`);
-      expect(json(reply)).toMatchObject({ query: `t=${t}`, keepConn: false });
-    }
-    const carriers = tokens.map((t) => served.tap.carrying(t));
-    for (const c of carriers) expect(c.map((conn) => conn.begins)).toEqual([[false]]);
-    await Promise.all(carriers.map((c) => c[0]!.closed));
+    await expectConnectionPerRequest(await helloInTurn(served, port, '/app/', 3, false));
   });
 
   it('enablereuse=on: FCGI_KEEP_CONN set, sequential requests share one connection', async () => {
-    const tokens = [randomUUID(), randomUUID(), randomUUID()];
-    for (const t of tokens) {
-      const reply = await httpRequest(port, `/reuse/hello?t=${t}`);
-      expect(reply.status).toBe(200);
-      expect(json(reply)).toMatchObject({ query: `t=${t}`, keepConn: true });
-    }
-    const carriers = new Set(tokens.flatMap((t) => reused.tap.carrying(t)));
-    expect(carriers.size).toBe(1);
-    const [conn] = [...carriers];
-    expect(conn!.begins).toEqual([true, true, true]);
-    expect(conn!.socket.destroyed).toBe(false);
+    expectOneKeptConnection(await helloInTurn(reused, port, '/reuse/', 3, true));
   });
 
   it('logged nothing', () => {

@@ -8,18 +8,18 @@
 // idle, waiting and the accept queue. Every wait is on a log line or a status
 // poll with a deadline; nothing sleeps on a timer, and no duration is asserted.
 
-import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
-import http from 'node:http';
+import { closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FastCGIClient, cgiParams } from '../../src/fastcgi/index.js';
-import type { DaemonStatus, PoolStatus, SlotStatus } from '../../src/supervisor/status.js';
-import { Fcgid, LEVEL, isRunning, writeConfig, type LogLine } from '../helpers/daemon.js';
-import { Processes, REQUIRE_PEERS, Scratch, freePort, missingFiles, missingPeers, run, waitForListen, type Started } from '../helpers/peers.js';
+import { cgiParams } from '../../src/fastcgi/index.js';
+import type { PoolStatus, SlotStatus } from '../../src/supervisor/status.js';
+import { fastcgiOnce, fcgictlStatus, pidIn, poolOf, poolStatus, statusOf } from '../helpers/control.js';
+import { Fcgid, LEVEL, flaskPool, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
+import { nginxGet, startNginx } from '../helpers/nginx.js';
+import { Processes, Scratch, freePort, missingFlask, missingPeers, poll, run, type Started } from '../helpers/peers.js';
 
-const FCGICTL_BIN = fileURLToPath(new URL('../../bin/fcgictl', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/scoreboard/', import.meta.url));
 const PID_PHP = fileURLToPath(new URL('../fixtures/daemon/pid.php', import.meta.url));
 const HANG_PHP = join(FIXTURES, 'hang.php');
@@ -27,56 +27,9 @@ const FIFO_PHP = join(FIXTURES, 'fifo.php');
 const STREAM_PHP = join(FIXTURES, 'stream.php');
 const BLOCK_PY = join(FIXTURES, 'block.py');
 const HOLDER = join(FIXTURES, 'holder.mjs');
-const UWSGI_PYTHON_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
 
 // ---------------------------------------------------------------------------
 // Plumbing.
-
-/** Re-evaluate `probe` (pausing 50 ms between tries) until it returns something truthy, for at most `timeoutMs`. */
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** GET /v1/status straight from the control socket, for polling (assertions go through fcgictl). */
-function statusOf(ctl: string): Promise<DaemonStatus> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath: ctl, path: '/v1/status' }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(text) as DaemonStatus);
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on('error', reject);
-  });
-}
-
-/** `fcgictl -s CTL status --json`, run as a process: the document an operator gets. */
-async function fcgictlStatus(processes: Processes, ctl: string): Promise<DaemonStatus> {
-  const p = processes.start(process.execPath, [FCGICTL_BIN, '-s', ctl, 'status', '--json']);
-  let stdout = '';
-  p.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  const status = await new Promise<number | string>((resolve) => p.child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
-  expect(status, p.output()).toBe(0);
-  return JSON.parse(stdout) as DaemonStatus;
-}
-
-function poolOf(status: DaemonStatus, name: string): PoolStatus {
-  const pool = status.pools.find((p) => p.name === name);
-  if (!pool) throw new Error(`no pool ${name} in ${JSON.stringify(status)}`);
-  return pool;
-}
 
 function slotWithPid(pool: PoolStatus, pid: number): SlotStatus {
   const slot = pool.slots.find((s) => s.pid === pid);
@@ -84,27 +37,15 @@ function slotWithPid(pool: PoolStatus, pid: number): SlotStatus {
   return slot;
 }
 
-/** One FastCGI request on a fresh connection (never retried elsewhere). */
-async function fastcgi(address: string, script: string, extra: Record<string, string> = {}, query = ''): Promise<{ status: number; body: string }> {
-  const client = new FastCGIClient({ address, keepConn: false, timeout: 120_000 });
-  try {
-    const url = `/${script.split('/').pop()}${query ? `?${query}` : ''}`;
-    const r = await client.fetch({ params: { ...cgiParams({ url, scriptFilename: script, documentRoot: FIXTURES }), ...extra } });
-    return { status: r.status, body: r.body.toString() };
-  } finally {
-    client.close();
-  }
-}
-
-function pidIn(body: string): number {
-  const m = /\bpid (\d+)/.exec(body);
-  if (!m) throw new Error(`no pid in ${JSON.stringify(body)}`);
-  return Number(m[1]);
+/** One FastCGI request for `script` on a fresh connection (never retried elsewhere). */
+function fastcgi(address: string, script: string, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const url = `/${script.split('/').pop()}`;
+  return fastcgiOnce(address, { ...cgiParams({ url, scriptFilename: script, documentRoot: FIXTURES }), ...extra }, 120_000);
 }
 
 /** The pid a fixture wrote to `file` once its request began. */
 function pidFrom(file: string): Promise<number> {
-  return until(`a pid in ${file}`, () => {
+  return poll(`a pid in ${file}`, () => {
     if (!existsSync(file)) return null;
     const text = readFileSync(file, 'utf8').trim();
     return /^\d+$/.test(text) ? Number(text) : null;
@@ -113,7 +54,7 @@ function pidFrom(file: string): Promise<number> {
 
 /** Write to a FIFO once its reader has it open (O_NONBLOCK: ENXIO until then), so fifo.php's request ends. */
 async function release(fifo: string, data: string): Promise<void> {
-  const fd = await until(`a reader on ${fifo}`, () => {
+  const fd = await poll(`a reader on ${fifo}`, () => {
     try {
       return openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK) + 1;
     } catch (err) {
@@ -154,22 +95,6 @@ function socketInodes(pid: number): Set<number> {
     }
   }
   return out;
-}
-
-/** uWSGI's python3 plugin runs the system interpreter, so Flask must be importable there. */
-function missingFlask(): string | null {
-  const plugin = missingFiles(UWSGI_PYTHON_PLUGIN);
-  if (plugin !== null) return plugin;
-  if (run('/usr/bin/python3', ['-c', 'import flask']).status === 0) return null;
-  const reason = '/usr/bin/python3 cannot import flask (apt-get install python3-flask)';
-  if (REQUIRE_PEERS) throw new Error(`FCGID_REQUIRE_PEERS=1 but ${reason}`);
-  process.stderr.write(`skipping: ${reason}\n`);
-  return reason;
-}
-
-/** A php-cgi pool's common keys: one process per worker, since fcgid is the process manager. Fresh objects each time (shared ones would become YAML aliases). */
-function php(): Record<string, unknown> {
-  return { command: ['php-cgi'], env: { PHP_FCGI_CHILDREN: '0' }, start_secs: '300ms' };
 }
 
 /**
@@ -223,12 +148,13 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     const upstreamPort = (upstream.address() as net.AddressInfo).port;
     const config = writeConfig(scratch, 'sb', {
       pools: {
-        hang: { ...php(), listen: sock('hang'), workers: 2, idle_timeout: '2s', stop_timeout: '1s' },
-        stream: { ...php(), listen: sock('stream'), workers: 1, idle_timeout: '2s', stop_timeout: '1s' },
-        idle: { ...php(), listen: sock('idle'), workers: 2, idle_timeout: '1s', stop_timeout: '1s' },
-        counts: { ...php(), listen: sock('counts'), workers: 2 },
-        tcp: { ...php(), listen: `tcp://127.0.0.1:${tcpPorts.tcp}`, workers: 1 },
-        tcp6: { ...php(), listen: `tcp://[::1]:${tcpPorts.tcp6}`, workers: 1 },
+        hang: phpPool(sock('hang'), { workers: 2, idle_timeout: '2s', stop_timeout: '1s' }),
+        stream: phpPool(sock('stream'), { workers: 1, idle_timeout: '2s', stop_timeout: '1s' }),
+        idle: phpPool(sock('idle'), { workers: 2, idle_timeout: '1s', stop_timeout: '1s' }),
+        counts: phpPool(sock('counts'), { workers: 2 }),
+        tcp: phpPool(`tcp://127.0.0.1:${tcpPorts.tcp}`, { workers: 1 }),
+        tcp6: phpPool(`tcp://[::1]:${tcpPorts.tcp6}`, { workers: 1 }),
+        unixq: phpPool(sock('unixq'), { workers: 1 }),
         holder: {
           command: [process.execPath, HOLDER],
           listen: sock('holder'),
@@ -241,18 +167,15 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
       },
     });
     d = new Fcgid(processes, config);
-    await Promise.all(['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6'].includes(p) ? 1 : 2)));
+    await Promise.all(
+      ['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'unixq', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6', 'unixq'].includes(p) ? 1 : 2)),
+    );
   });
 
   afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
     for (const s of upstreamPeers) s.destroy();
     await new Promise((r) => upstream?.close(r));
-    scratch?.remove();
+    await tearDown(processes, scratch, [d]);
   });
 
   it('a PHP script asleep for 60 s with idle_timeout 2s: logged "is hung" (pool, slot, pid), stopped, replaced at once with no backoff; status counts it; the pool keeps serving', async () => {
@@ -288,7 +211,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     // Watch status while it streams: busy, with recent progress.
     const watching = (async () => {
       while (!done) {
-        const slot = poolOf(await statusOf(ctl), 'stream').slots[0]!;
+        const slot = (await poolStatus(ctl, 'stream')).slots[0]!;
         if (slot.activity === 'busy') seenBusy.push(slot);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -312,8 +235,8 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     const pids = (await statusOf(ctl)).pools.find((p) => p.name === 'idle')!.slots.map((s) => s.pid);
     expect(pids.every((p) => typeof p === 'number')).toBe(true);
     // Idle for more than four scans (SCAN_INTERVAL_MS is 1000) by the scoreboard's own clock.
-    await until('every idle-pool worker idle for over 4 s', async () => {
-      const pool = poolOf(await statusOf(ctl), 'idle');
+    await poll('every idle-pool worker idle for over 4 s', async () => {
+      const pool = await poolStatus(ctl, 'idle');
       return pool.slots.every((s) => s.activity === 'idle' && s.activity_ms! > 4000);
     });
     const pool = poolOf(await fcgictlStatus(processes, ctl), 'idle');
@@ -335,12 +258,12 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     const { index } = await expectHungAndReplaced(d, 'idle', pid, from);
     await blocked;
     const other = pids.find((p) => p !== pid)!;
-    expect(poolOf(await statusOf(ctl), 'idle').slots.find((s) => s.slot !== index)!.pid).toBe(other);
+    expect((await poolStatus(ctl, 'idle')).slots.find((s) => s.slot !== index)!.pid).toBe(other);
   });
 
   it('a Node worker that holds another socket (a connection to a TCP server of the test) shows activity idle in fcgictl status --json', async () => {
     const pids = d.runningPids('holder');
-    await until('both holder workers connected to the upstream server', () => upstreamPeers.length >= 2);
+    await poll('both holder workers connected to the upstream server', () => upstreamPeers.length >= 2);
     // The precondition, from /proc: each worker holds a TCP socket whose local
     // port is one the upstream server saw a client connect from.
     const clientPorts = new Set(upstreamPeers.map((s) => s.remotePort));
@@ -354,7 +277,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
       expect(upstreamConn, `pid ${pid} holds no connection to the upstream server`).toBeDefined();
     }
 
-    await until('two scans of both holder workers', async () => poolOf(await statusOf(ctl), 'holder').slots.every((s) => s.activity !== null && s.activity_ms! > 2000));
+    await poll('two scans of both holder workers', async () => (await poolStatus(ctl, 'holder')).slots.every((s) => s.activity !== null && s.activity_ms! > 2000));
     const pool = poolOf(await fcgictlStatus(processes, ctl), 'holder');
     expect(pool.slots.map((s) => s.activity)).toEqual(['idle', 'idle']);
     expect(pool.slots.map((s) => s.pid).sort()).toEqual([...pids].sort());
@@ -371,7 +294,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     const pidFile = scratch.path('counts.pid');
     const held = fastcgi(sock('counts'), FIFO_PHP, { PIDFILE: pidFile, FIFO: fifo });
     const pid = await pidFrom(pidFile);
-    await until('the counts pool showing one busy worker', async () => poolOf(await statusOf(ctl), 'counts').workers.busy === 1);
+    await poll('the counts pool showing one busy worker', async () => (await poolStatus(ctl, 'counts')).workers.busy === 1);
 
     const busy = poolOf(await fcgictlStatus(processes, ctl), 'counts');
     expect(busy.workers).toMatchObject({ running: 2, busy: 1, idle: 1 });
@@ -383,19 +306,20 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     expect(r.status).toBe(200);
     expect(r.body).toBe(`pid ${pid}\ngot go\n`);
 
-    await until('the counts pool idle again', async () => poolOf(await statusOf(ctl), 'counts').workers.idle === 2);
+    await poll('the counts pool idle again', async () => (await poolStatus(ctl, 'counts')).workers.idle === 2);
     const idle = poolOf(await fcgictlStatus(processes, ctl), 'counts');
     expect(idle.workers).toMatchObject({ running: 2, busy: 0, idle: 2 });
     expect(idle.slots.map((s) => s.activity)).toEqual(['idle', 'idle']);
     expect(slotWithPid(idle, pid).restarts).toBe(0);
   });
 
-  it.each([
-    { pool: 'tcp', host: '127.0.0.1' },
-    { pool: 'tcp6', host: '[::1]' },
-  ])('TCP pool on $host: queue is 0 when nothing waits, counts connections in the accept queue while the only worker is busy, and drains', async ({ pool: name, host }) => {
-    const address = `tcp://${host}:${tcpPorts[name]}`;
-    await until(`a scan of pool ${name}`, async () => poolOf(await statusOf(ctl), name).slots[0]!.activity === 'idle');
+  /**
+   * The accept queue of pool `name` (one worker) on `address`: 0 when nothing
+   * waits; 2 while its only worker holds a request and two more connections
+   * wait; 0 again once they are served, each by that worker.
+   */
+  async function expectQueueCounted(name: string, address: string): Promise<void> {
+    await poll(`a scan of pool ${name}`, async () => (await poolStatus(ctl, name)).slots[0]!.activity === 'idle');
     const quiet = poolOf(await fcgictlStatus(processes, ctl), name);
     expect(quiet.listen).toBe(address);
     expect(quiet.queue).toBe(0);
@@ -406,7 +330,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     const pid = await pidFrom(pidFile);
     // Two more requests: the only worker is busy, so they wait in the backlog.
     const waiting = [fastcgi(address, PID_PHP), fastcgi(address, PID_PHP)];
-    await until(`two connections in the accept queue of pool ${name}`, async () => poolOf(await statusOf(ctl), name).queue === 2);
+    await poll(`two connections in the accept queue of pool ${name}`, async () => (await poolStatus(ctl, name)).queue === 2);
 
     const busy = poolOf(await fcgictlStatus(processes, ctl), name);
     expect(busy.queue).toBe(2);
@@ -419,18 +343,28 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
       expect(r.status).toBe(200);
       expect(pidIn(r.body)).toBe(pid);
     }
-    await until(`pool ${name} drained`, async () => {
-      const pool = poolOf(await statusOf(ctl), name);
+    await poll(`pool ${name} drained`, async () => {
+      const pool = await poolStatus(ctl, name);
       return pool.queue === 0 && pool.slots[0]!.activity === 'idle';
     });
     expect(poolOf(await fcgictlStatus(processes, ctl), name).queue).toBe(0);
-  });
+  }
+
+  it.each([
+    { pool: 'tcp', host: '127.0.0.1' },
+    { pool: 'tcp6', host: '[::1]' },
+  ])('TCP pool on $host: queue is 0 when nothing waits, counts connections in the accept queue while the only worker is busy, and drains', ({ pool: name, host }) =>
+    expectQueueCounted(name, `tcp://${host}:${tcpPorts[name]}`),
+  );
+
+  it('unix pool: queue is 0 when nothing waits, counts the connections waiting to be accepted while the only worker is busy (inode 0 under the listener\'s path in /proc/net/unix), and drains', () =>
+    expectQueueCounted('unixq', sock('unixq')));
 });
 
 // ---------------------------------------------------------------------------
 // Flask under uWSGI: a Python handler that blocks.
 
-const noFlask = missingPeers('uwsgi') ?? missingFlask();
+const noFlask = missingFlask();
 
 describe.skipIf(noFlask !== null)('idle_timeout with Flask under uWSGI on fd 0', () => {
   const processes = new Processes();
@@ -444,31 +378,13 @@ describe.skipIf(noFlask !== null)('idle_timeout with Flask under uWSGI on fd 0',
     ctl = scratch.path('flask.ctl');
     address = `unix:${scratch.path('flask.sock')}`;
     const config = writeConfig(scratch, 'flask', {
-      pools: {
-        flask: {
-          // --die-on-term: uWSGI's SIGTERM otherwise means "reload".
-          command: ['uwsgi', '--plugin=python3', '--protocol=fastcgi', `--wsgi-file=${BLOCK_PY}`, '--callable=app', '--need-app', '--die-on-term', '--disable-logging'],
-          listen: address,
-          workers: 2,
-          start_secs: '300ms',
-          idle_timeout: '2s',
-          stop_timeout: '1s',
-          env: { PYTHONDONTWRITEBYTECODE: '1' },
-        },
-      },
+      pools: { flask: flaskPool(BLOCK_PY, address, { workers: 2, idle_timeout: '2s', stop_timeout: '1s' }) },
     });
     d = new Fcgid(processes, config);
     await d.waitForRunning('flask', 2);
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   const flask = (path: string, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> =>
     fastcgi(address, '', { SCRIPT_NAME: '', PATH_INFO: path, REQUEST_URI: path, ...extra });
@@ -478,7 +394,7 @@ describe.skipIf(noFlask !== null)('idle_timeout with Flask under uWSGI on fd 0',
     { path: '/read', what: 'a blocking read on a pipe nobody writes to' },
   ])('a handler in $what is hung after idle_timeout 2s: killed and replaced', async ({ path }) => {
     const from = d.mark();
-    const killsBefore = poolOf(await statusOf(ctl), 'flask').hung_kills;
+    const killsBefore = (await poolStatus(ctl, 'flask')).hung_kills;
     const pidFile = scratch.path(`flask${path.replace('/', '-')}.pid`);
     const blocked = flask(path, { PIDFILE: pidFile }).catch((err: Error) => err);
     const pid = await pidFrom(pidFile);
@@ -504,77 +420,32 @@ describe.skipIf(missingPeers('nginx', 'php-cgi') !== null)('a php-cgi worker hol
   let d: Fcgid;
   let ctl: string;
   let port: number;
+  let nginx: Started;
 
   beforeAll(async () => {
     scratch = new Scratch('fcgid-scoreboard-nginx-');
     ctl = scratch.path('keep.ctl');
     const sockPath = scratch.path('keep.sock');
     const config = writeConfig(scratch, 'keep', {
-      pools: { keep: { ...php(), listen: `unix:${sockPath}`, workers: 2, idle_timeout: '2s', stop_timeout: '1s' } },
+      pools: { keep: phpPool(`unix:${sockPath}`, { workers: 2, idle_timeout: '2s', stop_timeout: '1s' }) },
     });
     d = new Fcgid(processes, config);
     await d.waitForRunning('keep', 2);
 
-    port = await freePort();
-    const dir = scratch.dir;
-    const conf = `
-master_process off;
-worker_processes 1;
-error_log ${dir}/nginx-error.log info;
-pid ${dir}/nginx.pid;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/nginx-access.log;
-  client_body_temp_path ${dir}/client_body;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  proxy_temp_path ${dir}/proxy_temp;
-  scgi_temp_path ${dir}/scgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-  upstream keep { server unix:${sockPath}; keepalive 4; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      fastcgi_keep_conn on;
-      fastcgi_param REQUEST_METHOD $request_method;
-      fastcgi_param QUERY_STRING $query_string;
-      fastcgi_param REQUEST_URI $request_uri;
-      fastcgi_param SCRIPT_NAME /pid.php;
-      fastcgi_param SCRIPT_FILENAME ${PID_PHP};
-      fastcgi_param SERVER_PROTOCOL $server_protocol;
-      fastcgi_param GATEWAY_INTERFACE CGI/1.1;
-      fastcgi_pass keep;
-    }
-  }
-}
-`;
-    writeFileSync(scratch.path('nginx.conf'), conf);
-    nginx = processes.start('nginx', ['-p', dir, '-c', scratch.path('nginx.conf'), '-g', 'daemon off;']);
-    await waitForListen({ host: '127.0.0.1', port }, nginx);
+    ({ port, proc: nginx } = await startNginx(
+      processes,
+      scratch,
+      [{ prefix: '/', upstream: 'keep', keepConn: true, params: { SCRIPT_NAME: '/pid.php', SCRIPT_FILENAME: PID_PHP } }],
+      { upstreams: [{ name: 'keep', server: `unix:${sockPath}`, keepalive: 4 }] },
+    ));
   });
-
-  let nginx: Started;
 
   afterAll(async () => {
     if (nginx) await processes.stop(nginx);
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
+    await tearDown(processes, scratch, [d]);
   });
 
-  function get(path: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-    });
-  }
+  const get = (path: string): Promise<{ status: number; body: string }> => nginxGet(port, path);
 
   it('between requests the worker is "waiting", not busy, and is not killed past 2× idle_timeout; the kept connection still serves', async () => {
     const from = d.mark();
@@ -588,8 +459,8 @@ http {
     expect(new Set(served).size).toBe(1);
     const pid = served[0]!;
 
-    await until('the worker holding the kept connection reported waiting', async () => {
-      const pool = poolOf(await statusOf(ctl), 'keep');
+    await poll('the worker holding the kept connection reported waiting', async () => {
+      const pool = await poolStatus(ctl, 'keep');
       return pool.slots.some((s) => s.pid === pid && s.activity === 'waiting');
     });
     const waiting = poolOf(await fcgictlStatus(processes, ctl), 'keep');
@@ -597,8 +468,8 @@ http {
     expect(waiting.workers).toMatchObject({ busy: 0, idle: 2 });
 
     // Well past 2 × idle_timeout in that state, by the scoreboard's clock.
-    await until('the kept connection held for over 5 s', async () => {
-      const slot = poolOf(await statusOf(ctl), 'keep').slots.find((s) => s.pid === pid);
+    await poll('the kept connection held for over 5 s', async () => {
+      const slot = (await poolStatus(ctl, 'keep')).slots.find((s) => s.pid === pid);
       if (!slot || slot.activity !== 'waiting') throw new Error(`worker ${pid} is no longer waiting: ${JSON.stringify(slot)}`);
       return slot.activity_ms! > 5000;
     });

@@ -13,7 +13,8 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FastCGIClient, cgiParams } from '../../src/fastcgi/index.js';
-import { FCGID_BIN, Fcgid, isRunning, writeConfig, type LogLine } from '../helpers/daemon.js';
+import { FCGICTL_BIN, pidIn } from '../helpers/control.js';
+import { FCGID_BIN, Fcgid, isRunning, lineTime, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { Processes, Scratch, missingPeers, run, type Started } from '../helpers/peers.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -22,7 +23,6 @@ const RECEIVER = `${FIXTURES}notify-receiver.py`;
 const LAUNCHER = `${FIXTURES}launcher.py`;
 const HELLO = fileURLToPath(new URL('../../examples/hello.mjs', import.meta.url));
 const REPO_BIN = fileURLToPath(new URL('../../bin/', import.meta.url));
-const FCGICTL_BIN = `${REPO_BIN}fcgictl`;
 const UNITS = fileURLToPath(new URL('../../systemd/', import.meta.url));
 
 // ---------------------------------------------------------------------------
@@ -139,19 +139,9 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function lineTime(l: LogLine): number {
-  return Date.parse(String(l.time));
-}
-
 /** The log line that shows slot `worker` of `pool` reaching `to`, from index `from` on. */
 function transition(d: Fcgid, pool: string, worker: number, to: string, from = 0): LogLine | undefined {
   return d.lines.slice(from).find((l) => l.pool === pool && l.worker === worker && l.to === to);
-}
-
-function pidIn(body: string): number {
-  const m = /\bpid (\d+)/.exec(body);
-  if (!m) throw new Error(`no pid in ${JSON.stringify(body)}`);
-  return Number(m[1]);
 }
 
 function fetchHello(client: FastCGIClient, path: string): Promise<{ status: number; body: string }> {
@@ -194,14 +184,7 @@ describe.skipIf(noNotify !== null)('sd_notify: what a real NOTIFY_SOCKET receive
     d = new Fcgid(processes, writeConfig(scratch, 'notify', config), { env: cleanEnv({ NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '400000' }) });
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('READY=1 arrives only after every worker counts as started (start_secs 1s), once, from fcgid: MAINPID and the credentials are its pid', async () => {
     const ready = await rx.waitFor((m) => m.fields.READY === '1');
@@ -301,14 +284,7 @@ describe.skipIf(noNotify !== null)('sd_notify: a pool whose workers crash at boo
     d = new Fcgid(processes, config, { env: cleanEnv({ NOTIFY_SOCKET: rx.path }) });
   });
 
-  afterAll(async () => {
-    if (d) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, [d]));
 
   it('READY=1 still arrives, once the pool has visibly failed, and STATUS= ends on "app 0/2 failed"', async () => {
     const ready = await rx.waitFor((m) => m.fields.READY === '1');
@@ -403,14 +379,7 @@ describe.skipIf(noActivate !== null)('socket activation: fcgid under systemd-soc
     scratch = new Scratch('fcgid-systemd-activate-');
   });
 
-  afterAll(async () => {
-    for (const d of daemons) {
-      await processes.stop(d.proc, 5000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  afterAll(() => tearDown(processes, scratch, daemons));
 
   /** systemd-socket-activate -l SOCK --fdname=app, which execs fcgid (same pid) on the first connection. */
   function activated(name: string, sock: string, listen: string): Fcgid {
@@ -510,15 +479,8 @@ describe.skipIf(missingPeers(PYTHON) !== null)('socket activation: fcgid restart
     scratch = new Scratch('fcgid-systemd-restart-');
   });
 
-  afterAll(async () => {
-    if (d) {
-      // The launcher stops fcgid on SIGTERM; then its group (and any worker left) goes.
-      await processes.stop(d.proc, 10_000);
-      d.killWorkers();
-    }
-    await processes.killAll();
-    scratch?.remove();
-  });
+  // The launcher stops fcgid on SIGTERM; then its group (and any worker left) goes.
+  afterAll(() => tearDown(processes, scratch, [d], 10_000));
 
   it('8 clients on fresh connections see every request answered (200) across two restarts, by workers of all three generations', async () => {
     const sock = scratch.path('app.sock');

@@ -18,51 +18,26 @@ import {
   encodeStreamEnd,
   isProtocolError,
   recordTypeName,
-  type ClientSessionHandler,
   type ClientSessionOptions,
   type ProtocolErrorCode,
-  type ServerSessionHandler,
   type ServerSessionOptions,
 } from '../../src/protocol/index.js';
+import { PROTOCOL_ERROR_CODES, clientRecorder, rawRecord, serverRecorder, type Event } from '../helpers/protocol.js';
 
 const { BEGIN_REQUEST, ABORT_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR, DATA, GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE } =
   RecordType;
 
 /** One record built field by field (§3.3), so malformed ones can be made too. */
-function frame(type: number, id: number, content: number[] | string = [], padding = 0): Buffer {
-  const body = typeof content === 'string' ? Buffer.from(content, 'latin1') : Buffer.from(content);
-  const header = Buffer.from([1, type, id >> 8, id & 0xff, body.length >> 8, body.length & 0xff, padding, 0]);
-  return Buffer.concat([header, body, Buffer.alloc(padding)]);
-}
+const frame = (type: number, id: number, content: number[] | string = [], padding = 0): Buffer => rawRecord(type, id, content, padding);
 
 const zeros = (n: number): number[] => new Array<number>(n).fill(0);
 const begin = (id: number, role: number = Role.RESPONDER): Buffer => encodeBeginRequest(id, role);
 const paramsEnd = (id: number): Buffer => encodeStreamEnd(PARAMS, id);
 
-type Event = unknown[];
-
-function serverHandler(events: Event[]): ServerSessionHandler {
-  return {
-    onBegin: (id, role, keepConn) => events.push(['begin', id, role, keepConn]),
-    onParams: (id, params) => events.push(['params', id, Object.fromEntries(params)]),
-    onStdin: (id, chunk) => events.push(['stdin', id, chunk.toString('latin1')]),
-    onData: (id, chunk) => events.push(['data', id, chunk.toString('latin1')]),
-    onAbort: (id) => events.push(['abort', id]),
-    onReject: (id, status) => events.push(['reject', id, status]),
-    onGetValues: (names) => events.push(['getValues', names]),
-    onUnknownType: (type) => events.push(['unknownType', type]),
-  };
-}
-
-function clientHandler(events: Event[]): ClientSessionHandler {
-  return {
-    onStdout: (id, chunk) => events.push(['stdout', id, chunk.toString('latin1')]),
-    onStderr: (id, chunk) => events.push(['stderr', id, chunk.toString('latin1')]),
-    onEnd: (id, appStatus, protocolStatus) => events.push(['end', id, appStatus, protocolStatus]),
-    onValues: (values) => events.push(['values', Object.fromEntries(values)]),
-    onUnknownType: (type) => events.push(['unknownType', type]),
-  };
-}
+// Stream content as latin1 text.
+const TEXT = { bytes: (chunk: Buffer) => chunk.toString('latin1') };
+const serverHandler = (events: Event[]) => serverRecorder(events, TEXT);
+const clientHandler = (events: Event[]) => clientRecorder(events, TEXT);
 
 interface Row {
   name: string;
@@ -186,23 +161,11 @@ describe('ProtocolError table', () => {
     expect([again.code, again.message]).toEqual([e.code, e.message]);
   });
 
-  // Compile-time exhaustive: adding a code to ProtocolErrorCode fails type-checking
-  // here until it gets a row (or an explanation).
-  const raised: Record<ProtocolErrorCode, boolean> = {
-    FCGI_BAD_VERSION: true,
-    FCGI_UNKNOWN_TYPE: true,
-    FCGI_BAD_RECORD_LENGTH: true,
-    FCGI_RECORD_TOO_LARGE: true,
-    FCGI_BAD_PAIR: true,
-    FCGI_PARAMS_TOO_LARGE: true,
-    FCGI_OUT_OF_ORDER: true,
-    FCGI_BAD_REQUEST_ID: true,
-    FCGI_TRUNCATED: true,
-  };
-
+  // PROTOCOL_ERROR_CODES is compile-time exhaustive: adding a code to
+  // ProtocolErrorCode fails type-checking there, and then here until it gets a row.
   it('has a row for every code the codec raises', () => {
     const covered = new Set(rows.map((r) => r.code));
-    const expected = Object.entries(raised).filter(([, r]) => r).map(([code]) => code);
+    const expected = Object.keys(PROTOCOL_ERROR_CODES);
     expect([...covered].sort()).toEqual(expected.sort());
   });
 });

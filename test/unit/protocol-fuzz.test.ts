@@ -8,14 +8,12 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  ClientSession,
   MAX_CONTENT_LENGTH,
   ProtocolError,
   ProtocolStatus,
   RecordParser,
   RecordType,
   Role,
-  ServerSession,
   ValueName,
   encodeAbortRequest,
   encodeBeginRequest,
@@ -27,39 +25,31 @@ import {
   encodeStream,
   encodeStreamEnd,
   encodeUnknownType,
-  type ClientSessionHandler,
   type ClientSessionOptions,
   type ProtocolErrorCode,
-  type ServerSessionHandler,
   type ServerSessionOptions,
 } from '../../src/protocol/index.js';
+import {
+  ALL_ROLES,
+  PROTOCOL_ERROR_CODES,
+  bytewise,
+  clientEvents,
+  int,
+  mulberry32,
+  randomBytes,
+  randomChunks,
+  serverEvents,
+  type Event,
+  type Rng,
+} from '../helpers/protocol.js';
 
 const CASES_PER_SIDE = 5000;
 
 // ---------------------------------------------------------------------------
-// PRNG (mulberry32) and helpers.
+// PRNG helpers beyond the shared ones.
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
 const chance = (rng: Rng, p: number): boolean => rng() < p;
-
-function randomBytes(rng: Rng, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = (rng() * 256) | 0;
-  return out;
-}
 
 /** Mostly small sizes, sometimes around the 127/128 and 8-byte boundaries, rarely past one record. */
 function size(rng: Rng): number {
@@ -226,71 +216,31 @@ function mutate(rng: Rng, records: Buffer[], ids: number[]): Buffer {
 }
 
 /** Cut into 1..32 pieces at random offsets; sometimes one byte at a time. */
-function randomChunks(rng: Rng, bytes: Buffer): Buffer[] {
-  if (bytes.length < 400 && chance(rng, 0.05)) return Array.from({ length: bytes.length }, (_, i) => bytes.subarray(i, i + 1));
-  const cuts = Array.from({ length: int(rng, 0, 31) }, () => int(rng, 0, bytes.length)).sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    out.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  out.push(bytes.subarray(from));
-  return out;
+function chunksOf(rng: Rng, bytes: Buffer): Buffer[] {
+  if (bytes.length < 400 && chance(rng, 0.05)) return bytewise(bytes);
+  return randomChunks(rng, bytes, 32);
 }
 
 // ---------------------------------------------------------------------------
 // Running a case.
 
-const KNOWN_CODES: Record<ProtocolErrorCode, true> = {
-  FCGI_BAD_VERSION: true,
-  FCGI_UNKNOWN_TYPE: true,
-  FCGI_BAD_RECORD_LENGTH: true,
-  FCGI_RECORD_TOO_LARGE: true,
-  FCGI_BAD_PAIR: true,
-  FCGI_PARAMS_TOO_LARGE: true,
-  FCGI_OUT_OF_ORDER: true,
-  FCGI_BAD_REQUEST_ID: true,
-  FCGI_TRUNCATED: true,
-};
-
 interface Outcome {
   /** 'ok', a ProtocolError code, or a description of anything else that was thrown. */
   result: string;
   message: string;
-  events: string[];
+  events: Event[];
 }
 
-function serverHandler(events: string[]): ServerSessionHandler {
-  return {
-    onBegin: (id, role, keepConn) => events.push(`begin ${id} ${role} ${keepConn}`),
-    onParams: (id, params) => events.push(`params ${id} ${JSON.stringify([...params])}`),
-    onStdin: (id, chunk) => events.push(`stdin ${id} ${chunk.toString('hex')}`),
-    onData: (id, chunk) => events.push(`data ${id} ${chunk.toString('hex')}`),
-    onAbort: (id) => events.push(`abort ${id}`),
-    onReject: (id, status) => events.push(`reject ${id} ${status}`),
-    onGetValues: (names) => events.push(`getValues ${JSON.stringify(names)}`),
-    onUnknownType: (type) => events.push(`unknownType ${type}`),
-  };
-}
+// Pairs as the list of entries, in the order the session gave them.
+const ENTRIES = { pairs: (pairs: Map<string, string>) => [...pairs] };
 
-function clientHandler(events: string[]): ClientSessionHandler {
-  return {
-    onStdout: (id, chunk) => events.push(`stdout ${id} ${chunk.toString('hex')}`),
-    onStderr: (id, chunk) => events.push(`stderr ${id} ${chunk.toString('hex')}`),
-    onEnd: (id, appStatus, protocolStatus) => events.push(`end ${id} ${appStatus} ${protocolStatus}`),
-    onValues: (values) => events.push(`values ${JSON.stringify([...values])}`),
-    onUnknownType: (type) => events.push(`unknownType ${type}`),
-  };
-}
-
-function run(feed: (events: string[]) => void): Outcome {
-  const events: string[] = [];
+function run(feed: (events: Event[]) => void): Outcome {
+  const events: Event[] = [];
   try {
     feed(events);
     return { result: 'ok', message: '', events };
   } catch (err) {
-    if (err instanceof ProtocolError && Object.hasOwn(KNOWN_CODES, err.code) && err.message.length > 0) {
+    if (err instanceof ProtocolError && Object.hasOwn(PROTOCOL_ERROR_CODES, err.code) && err.message.length > 0) {
       return { result: err.code, message: err.message, events };
     }
     return { result: `unexpected error: ${String(err)} ${(err as Error)?.stack ?? ''}`, message: '', events };
@@ -298,20 +248,11 @@ function run(feed: (events: string[]) => void): Outcome {
 }
 
 function runServer(chunks: Buffer[], options: ServerSessionOptions): Outcome {
-  return run((events) => {
-    const session = new ServerSession(serverHandler(events), options);
-    for (const chunk of chunks) session.push(chunk);
-    session.end();
-  });
+  return run((events) => serverEvents(chunks, options, ENTRIES, events));
 }
 
 function runClient(chunks: Buffer[], ids: number[], options: ClientSessionOptions): Outcome {
-  return run((events) => {
-    const session = new ClientSession(clientHandler(events), options);
-    for (const id of ids) session.begin(id);
-    for (const chunk of chunks) session.push(chunk);
-    session.end();
-  });
+  return run((events) => clientEvents(chunks, ids, options, ENTRIES, events));
 }
 
 /**
@@ -361,7 +302,7 @@ function campaign(seed: number, side: 'server' | 'client'): Campaign {
       mutated = chance(rng, 0.9);
       bytes = mutated ? mutate(rng, records, [1, 2, 3]) : Buffer.concat(records);
       const options: ServerSessionOptions = {
-        roles: [Role.RESPONDER, Role.AUTHORIZER, Role.FILTER],
+        ...ALL_ROLES,
         maxContentLength,
         maxParamsLength: chance(rng, 0.8) ? undefined : int(rng, 16, 2048),
         multiplex: chance(rng, 0.9),
@@ -380,7 +321,7 @@ function campaign(seed: number, side: 'server' | 'client'): Campaign {
       one = () => runClient([bytes], ids, options);
       split = (chunks) => runClient(chunks, ids, options);
     }
-    const chunks = randomChunks(rng, bytes);
+    const chunks = chunksOf(rng, bytes);
     const tracked = withAllocTracking(() => [one(), split(chunks)] as const);
     const [whole, pieces] = tracked.value;
     largestAlloc = Math.max(largestAlloc, tracked.largest);
@@ -388,7 +329,7 @@ function campaign(seed: number, side: 'server' | 'client'): Campaign {
     if (tracked.largest > allowed) failures.push(`${where}: allocated ${tracked.largest} bytes, limit ${allowed}`);
 
     codes.set(whole.result, (codes.get(whole.result) ?? 0) + 1);
-    if (!KNOWN_CODES[whole.result as ProtocolErrorCode] && whole.result !== 'ok') failures.push(`${where}: ${whole.result}`);
+    if (!PROTOCOL_ERROR_CODES[whole.result as ProtocolErrorCode] && whole.result !== 'ok') failures.push(`${where}: ${whole.result}`);
     if (!mutated && whole.result !== 'ok') failures.push(`${where}: a valid stream failed with ${whole.result}: ${whole.message}`);
     if (JSON.stringify(whole) !== JSON.stringify(pieces)) {
       failures.push(`${where}: one chunk gave ${whole.result} after ${whole.events.length} events, ${chunks.length} chunks gave ${pieces.result} after ${pieces.events.length}`);

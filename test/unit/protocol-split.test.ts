@@ -8,7 +8,6 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  ClientSession,
   MAX_CONTENT_LENGTH,
   ProtocolStatus,
   RecordParser,
@@ -27,94 +26,26 @@ import {
   encodeStream,
   encodeStreamEnd,
   streamSize,
-  type ClientSessionHandler,
-  type ServerSessionHandler,
 } from '../../src/protocol/index.js';
+import {
+  ALL_ROLES,
+  bytewise,
+  clientEvents,
+  int,
+  mulberry32,
+  parserEvents,
+  randomBytes,
+  randomChunks,
+  rawRecord,
+  serverEvents,
+  serverRecorder,
+  type Event,
+} from '../helpers/protocol.js';
 
-// ---------------------------------------------------------------------------
-// Seeded PRNG (mulberry32), so every failure can be replayed.
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rng = () => number;
-const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
-
-function randomBytes(rng: Rng, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = (rng() * 256) | 0;
-  return out;
-}
-
-/** Cut `bytes` into 1..maxChunks pieces at random offsets (empty pieces allowed). */
-function randomChunks(rng: Rng, bytes: Buffer, maxChunks = 16): Buffer[] {
-  const cuts = Array.from({ length: int(rng, 0, maxChunks - 1) }, () => int(rng, 0, bytes.length)).sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    out.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  out.push(bytes.subarray(from));
-  return out;
-}
-
-const bytewise = (bytes: Buffer): Buffer[] => Array.from({ length: bytes.length }, (_, i) => bytes.subarray(i, i + 1));
-
-// ---------------------------------------------------------------------------
 // Consumers that turn chunks into a comparable event list (buffers as hex).
-
-type Event = (string | number | boolean | string[] | Record<string, string>)[];
-
-function serverRun(chunks: Buffer[]): Event[] {
-  const events: Event[] = [];
-  const handler: ServerSessionHandler = {
-    onBegin: (id, role, keepConn) => events.push(['begin', id, role, keepConn]),
-    onParams: (id, params) => events.push(['params', id, Object.fromEntries(params)]),
-    onStdin: (id, chunk) => events.push(['stdin', id, chunk.toString('hex')]),
-    onData: (id, chunk) => events.push(['data', id, chunk.toString('hex')]),
-    onAbort: (id) => events.push(['abort', id]),
-    onReject: (id, status) => events.push(['reject', id, status]),
-    onGetValues: (names) => events.push(['getValues', names]),
-    onUnknownType: (type) => events.push(['unknownType', type]),
-  };
-  const session = new ServerSession(handler, { roles: [Role.RESPONDER, Role.AUTHORIZER, Role.FILTER] });
-  for (const chunk of chunks) session.push(chunk);
-  session.end();
-  return events;
-}
-
-function clientRun(chunks: Buffer[], ids: number[] = [1]): Event[] {
-  const events: Event[] = [];
-  const handler: ClientSessionHandler = {
-    onStdout: (id, chunk) => events.push(['stdout', id, chunk.toString('hex')]),
-    onStderr: (id, chunk) => events.push(['stderr', id, chunk.toString('hex')]),
-    onEnd: (id, appStatus, protocolStatus) => events.push(['end', id, appStatus, protocolStatus]),
-    onValues: (values) => events.push(['values', Object.fromEntries(values)]),
-    onUnknownType: (type) => events.push(['unknownType', type]),
-  };
-  const session = new ClientSession(handler);
-  for (const id of ids) session.begin(id);
-  for (const chunk of chunks) session.push(chunk);
-  session.end();
-  return events;
-}
-
-function parserRun(chunks: Buffer[]): Event[] {
-  const events: Event[] = [];
-  const parser = new RecordParser((type, id, content) => events.push([type, id, content.toString('hex')]));
-  for (const chunk of chunks) parser.push(chunk);
-  parser.end();
-  return events;
-}
+const serverRun = (chunks: Buffer[]): Event[] => serverEvents(chunks, ALL_ROLES);
+const clientRun = (chunks: Buffer[], ids: number[] = [1]): Event[] => clientEvents(chunks, ids);
+const parserRun = (chunks: Buffer[]): Event[] => parserEvents(chunks);
 
 // ---------------------------------------------------------------------------
 // The fixture.
@@ -122,10 +53,7 @@ function parserRun(chunks: Buffer[]): Event[] {
 const hexOf = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
 
 /** A record with explicit padding bytes (encodeRecord always pads to 8 with zeros). */
-function paddedRecord(type: number, id: number, content: Buffer, padding: number, fill = 0xaa): Buffer {
-  const header = Buffer.from([1, type, id >> 8, id & 0xff, content.length >> 8, content.length & 0xff, padding, 0]);
-  return Buffer.concat([header, content, Buffer.alloc(padding, fill)]);
-}
+const paddedRecord = (type: number, id: number, content: Buffer, padding: number, fill = 0xaa): Buffer => rawRecord(type, id, content, padding, fill);
 
 const BODY =
   'title=Splitting+records&body=' +
@@ -308,16 +236,7 @@ describe('random multi-way splits', () => {
     expect(kept.map((b) => b.toString('hex'))).toEqual(parserRun([RESPONSE]).map((e) => e[2]));
 
     let params: Map<string, string> | undefined;
-    const session = new ServerSession({
-      onBegin() {},
-      onParams: (_id, p) => (params = p),
-      onStdin() {},
-      onData() {},
-      onAbort() {},
-      onReject() {},
-      onGetValues() {},
-      onUnknownType() {},
-    });
+    const session = new ServerSession({ ...serverRecorder([]), onParams: (_id, p) => (params = p) });
     for (const chunk of bytewise(REQUEST)) session.push(chunk);
     expect(params && Object.fromEntries(params)).toEqual(Object.fromEntries(NGINX_PARAMS));
   });

@@ -7,9 +7,6 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  ClientSession,
-  RecordParser,
-  ServerSession,
   ProtocolStatus,
   RecordType,
   Role,
@@ -29,10 +26,9 @@ import {
   streamSize,
   writeEndRequest,
   writeStream,
-  type ClientSessionHandler,
-  type ServerSessionHandler,
   type ServerSessionOptions,
 } from '../../src/protocol/index.js';
+import { ALL_ROLES, clientEvents as recordClient, parserEvents, serverEvents as recordServer, type Event } from '../helpers/protocol.js';
 
 /** Hex with any spaces or `|` separators; rejects anything that is not whole hex bytes. */
 function hex(text: string): Buffer {
@@ -53,49 +49,20 @@ function expectBytes(actual: Buffer, expected: Buffer): void {
   );
 }
 
-type Event = unknown[];
+// Events keep copies of the content, compared as Buffers.
+const COPY = { bytes: (chunk: Buffer) => Buffer.from(chunk) };
 
 function serverEvents(input: Buffer, options: ServerSessionOptions = {}): Event[] {
-  const events: Event[] = [];
-  const handler: ServerSessionHandler = {
-    onBegin: (id, role, keepConn) => events.push(['begin', id, role, keepConn]),
-    onParams: (id, params) => events.push(['params', id, Object.fromEntries(params)]),
-    onStdin: (id, chunk) => events.push(['stdin', id, Buffer.from(chunk)]),
-    onData: (id, chunk) => events.push(['data', id, Buffer.from(chunk)]),
-    onAbort: (id) => events.push(['abort', id]),
-    onReject: (id, status) => events.push(['reject', id, status]),
-    onGetValues: (names) => events.push(['getValues', names]),
-    onUnknownType: (type) => events.push(['unknownType', type]),
-  };
-  const session = new ServerSession(handler, { roles: [Role.RESPONDER, Role.AUTHORIZER, Role.FILTER], ...options });
-  session.push(input);
-  session.end();
-  return events;
+  return recordServer([input], { ...ALL_ROLES, ...options }, COPY);
 }
 
 function clientEvents(input: Buffer, activeIds: number[] = []): Event[] {
-  const events: Event[] = [];
-  const handler: ClientSessionHandler = {
-    onStdout: (id, chunk) => events.push(['stdout', id, Buffer.from(chunk)]),
-    onStderr: (id, chunk) => events.push(['stderr', id, Buffer.from(chunk)]),
-    onEnd: (id, appStatus, protocolStatus) => events.push(['end', id, appStatus, protocolStatus]),
-    onValues: (values) => events.push(['values', Object.fromEntries(values)]),
-    onUnknownType: (type) => events.push(['unknownType', type]),
-  };
-  const session = new ClientSession(handler);
-  for (const id of activeIds) session.begin(id);
-  session.push(input);
-  session.end();
-  return events;
+  return recordClient([input], activeIds, undefined, COPY);
 }
 
 /** What the bare parser sees: [type, requestId, content] per record. */
-function parseRecords(input: Buffer): [number, number, Buffer][] {
-  const out: [number, number, Buffer][] = [];
-  const parser = new RecordParser((type, id, content) => out.push([type, id, Buffer.from(content)]));
-  parser.push(input);
-  parser.end();
-  return out;
+function parseRecords(input: Buffer): Event[] {
+  return parserEvents([input], COPY.bytes);
 }
 
 // Header bytes in the order of §8 FCGI_Header:

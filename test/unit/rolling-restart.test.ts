@@ -3,50 +3,10 @@
 // count as started, and capacity never drops.
 
 import { describe, expect, it } from 'vitest';
-import { Pool } from '../../src/supervisor/pool.js';
-import type { Slot, SlotState } from '../../src/supervisor/slot.js';
-import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
+import { type FakeHost, reconcilingPool } from '../helpers/fake-host.js';
 
-/** A pool wired like the daemon wires it: every state change or exit ends in a reconcile (coalesced). */
-function setup(workers: number, startSecs = 1000) {
-  const host = new FakeHost();
-  let pool!: Pool;
-  let pending = false;
-  class Reconciling extends RecordingObserver {
-    override changed(slot: Slot, from: SlotState): void {
-      super.changed(slot, from);
-      pending = true;
-    }
-    override exited(slot: Slot): void {
-      super.exited(slot);
-      pending = true;
-    }
-  }
-  const obs = new Reconciling();
-  pool = new Pool(poolConfig({ workers, start_secs: startSecs }), 7, host, obs, { base: {}, uid: null, gid: null });
-  const settle = (): void => {
-    for (let i = 0; pending && i < 100; i++) {
-      pending = false;
-      pool.reconcile();
-    }
-    if (pending) throw new Error('reconcile does not settle');
-  };
-  const step = (ms: number): void => {
-    host.advance(ms);
-    settle();
-  };
-  const exitKilled = (): void => {
-    for (const k of host.kills.splice(0)) {
-      const c = host.children.find((ch) => ch.pid === k.pid);
-      if (c && !c.exited) host.exit(k.pid, null, k.signal);
-    }
-    settle();
-  };
-  pool.scale(workers);
-  settle();
-  step(startSecs);
-  return { host, obs, pool, settle, step, exitKilled };
-}
+/** A pool wired like the daemon wires it: every state change or exit ends in a reconcile. */
+const setup = (workers: number, startSecs = 1000) => reconcilingPool(workers, startSecs);
 
 const livePids = (host: FakeHost): number[] => host.children.filter((c) => !c.exited && c.pid !== null).map((c) => c.pid!);
 
