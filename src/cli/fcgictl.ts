@@ -6,8 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
-import { FastCGIClient, type FastCGIError } from '../fastcgi/index.js';
-import { cgiParams } from '../fastcgi/params.js';
+import type { FastCGIError } from '../fastcgi/errors.js';
 import type { LogEntry } from '../supervisor/logbook.js';
 import type { DaemonStatus } from '../supervisor/status.js';
 import { renderStatus } from './format.js';
@@ -57,7 +56,7 @@ export function fcgictlProgram(): Command {
     // Set before the commands are defined: subcommands inherit it.
     .exitOverride((err) => process.exit(err.exitCode === 1 ? EXIT.USAGE : err.exitCode));
 
-  const control = (): ControlClient => new ControlClient(locate(program.opts<{ socket?: string; config?: string }>()));
+  const control = async (): Promise<ControlClient> => new ControlClient(await locate(program.opts<{ socket?: string; config?: string }>()));
   const run =
     <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
     async (...args: A): Promise<void> => {
@@ -76,7 +75,7 @@ export function fcgictlProgram(): Command {
     .option('-w, --watch [seconds]', 'redraw every N seconds (default 2) until interrupted')
     .action(
       run(async (pool: string | undefined, opts: { json?: boolean; watch?: string | boolean }) => {
-        const client = control();
+        const client = await control();
         const path = `/v1/status${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`;
         const show = async (): Promise<void> => {
           const status = await client.call<DaemonStatus>('GET', path);
@@ -104,7 +103,7 @@ export function fcgictlProgram(): Command {
     .option('--hard', 'stop every worker, then start them all')
     .action(
       run(async (pools: string[], opts: { batch?: number; hard?: boolean }) => {
-        const r = await control().call<{ results: Array<{ pool: string; replaced: number; failed: number[] }> }>('POST', '/v1/restart', {
+        const r = await (await control()).call<{ results: Array<{ pool: string; replaced: number; failed: number[] }> }>('POST', '/v1/restart', {
           pools,
           batch: opts.batch,
           hard: opts.hard === true,
@@ -124,7 +123,7 @@ export function fcgictlProgram(): Command {
     .action(
       run(async () => {
         try {
-          const r = await control().call<Record<string, unknown>>('POST', '/v1/reload');
+          const r = await (await control()).call<Record<string, unknown>>('POST', '/v1/reload');
           process.stdout.write(`reloaded: ${JSON.stringify(r)}\n`);
         } catch (err) {
           if (err instanceof ControlError && err.body) {
@@ -141,14 +140,14 @@ export function fcgictlProgram(): Command {
     .description('set the number of workers of a pool (the others keep running)')
     .argument('<pool>')
     .argument('<workers>', 'number of workers', positiveInt)
-    .action(run(async (pool: string, workers: number) => void (await control().call('POST', `/v1/pools/${encodeURIComponent(pool)}/scale`, { workers }))));
+    .action(run(async (pool: string, workers: number) => void (await (await control()).call('POST', `/v1/pools/${encodeURIComponent(pool)}/scale`, { workers }))));
 
   for (const verb of ['stop', 'start'] as const) {
     program
       .command(verb)
       .description(verb === 'stop' ? "stop a pool's workers (its socket stays open: connections wait in the backlog)" : "start a stopped pool's workers")
       .argument('<pool>')
-      .action(run(async (pool: string) => void (await control().call('POST', `/v1/pools/${encodeURIComponent(pool)}/${verb}`))));
+      .action(run(async (pool: string) => void (await (await control()).call('POST', `/v1/pools/${encodeURIComponent(pool)}/${verb}`))));
   }
 
   program
@@ -158,7 +157,7 @@ export function fcgictlProgram(): Command {
     .argument('<signal>', 'e.g. HUP, SIGUSR1')
     .action(
       run(async (pool: string, signal: string) => {
-        const r = await control().call<{ pids: number[]; signal: string }>('POST', `/v1/pools/${encodeURIComponent(pool)}/signal`, { signal });
+        const r = await (await control()).call<{ pids: number[]; signal: string }>('POST', `/v1/pools/${encodeURIComponent(pool)}/signal`, { signal });
         process.stdout.write(`${r.signal} sent to ${r.pids.length ? r.pids.join(', ') : 'no worker'}\n`);
       }),
     );
@@ -175,7 +174,7 @@ export function fcgictlProgram(): Command {
         const q = new URLSearchParams({ n: String(opts.lines) });
         if (pool) q.set('pool', pool);
         if (opts.follow) q.set('follow', '1');
-        await control().stream(`/v1/logs?${q}`, (line) => {
+        await (await control()).stream(`/v1/logs?${q}`, (line) => {
           if (opts.json) return void process.stdout.write(line + '\n');
           const e = JSON.parse(line) as LogEntry;
           const who = e.worker === undefined ? e.pool : `${e.pool}/${e.worker}${e.pid ? ` ${e.pid}` : ''}`;
@@ -194,6 +193,8 @@ export function fcgictlProgram(): Command {
     .action(
       run(async (pool: string | undefined, opts: { address?: string; timeout: number; json?: boolean }) => {
         if (opts.address) {
+          // The FastCGI library is loaded only for -a: most commands talk to the control socket.
+          const { FastCGIClient } = await import('../fastcgi/client.js');
           const client = new FastCGIClient({ address: opts.address, timeout: opts.timeout, connectTimeout: opts.timeout });
           const values = await client.getValues();
           if (opts.json) process.stdout.write(JSON.stringify({ address: client.label, values: Object.fromEntries(values) }) + '\n');
@@ -203,7 +204,7 @@ export function fcgictlProgram(): Command {
         type Ping = { pool: string; ok: boolean; ms: number; values?: Record<string, string>; error?: string };
         let results: Ping[];
         try {
-          results = (await control().call<{ results: Ping[] }>('GET', `/v1/ping${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`)).results;
+          results = (await (await control()).call<{ results: Ping[] }>('GET', `/v1/ping${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`)).results;
         } catch (err) {
           const body = err instanceof ControlError ? (err.body as { error?: { results?: Ping[] } } | undefined) : undefined;
           if (!body?.error?.results) throw err;
@@ -254,6 +255,7 @@ export function fcgictlProgram(): Command {
         if (opts.scriptFilename) params.SCRIPT_FILENAME = opts.scriptFilename;
         let res: { status: number; statusText: string; rawHeaders: Array<[string, string]>; body: Buffer; stderr: Buffer; appStatus: number };
         if (opts.address) {
+          const [{ FastCGIClient }, { cgiParams }] = await Promise.all([import('../fastcgi/client.js'), import('../fastcgi/params.js')]);
           const client = new FastCGIClient({ address: opts.address, keepConn: false, timeout: opts.timeout });
           try {
             res = await client.fetch({ params: cgiParams({ method: opts.method, url, headers, contentLength: body?.length, params }), body });
@@ -261,7 +263,7 @@ export function fcgictlProgram(): Command {
             client.close();
           }
         } else {
-          const r = await control().call<{ status: number; status_text: string; headers: Array<[string, string]>; body: string; stderr: string; app_status: number }>(
+          const r = await (await control()).call<{ status: number; status_text: string; headers: Array<[string, string]>; body: string; stderr: string; app_status: number }>(
             'POST',
             `/v1/pools/${encodeURIComponent(pool!)}/request`,
             { method: opts.method, path: url, headers, params, body: body?.toString('base64'), timeout_ms: opts.timeout },
@@ -282,7 +284,7 @@ export function fcgictlProgram(): Command {
   program
     .command('shutdown')
     .description('stop every worker and the daemon (like SIGTERM)')
-    .action(run(async () => void (await control().call('POST', '/v1/shutdown'))));
+    .action(run(async () => void (await (await control()).call('POST', '/v1/shutdown'))));
 
   return program;
 }

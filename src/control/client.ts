@@ -5,7 +5,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../config/load.js';
 
 export class ControlError extends Error {
   override readonly name = 'ControlError';
@@ -35,9 +34,11 @@ export function defaultControlDir(uid = process.getuid?.() ?? 0, env = process.e
 }
 
 /** -s PATH, then -c CONFIG, then $FCGID_CONTROL, then the only socket in the default directory. */
-export function locate(opts: { socket?: string; config?: string }, env = process.env): Located {
+export async function locate(opts: { socket?: string; config?: string }, env = process.env): Promise<Located> {
   if (opts.socket) return { path: opts.socket, how: '-s' };
   if (opts.config) {
+    // The YAML parser is loaded only when a config is named: fcgictl's start-up is most of its latency.
+    const { loadConfig } = await import('../config/load.js');
     try {
       return { path: loadConfig(opts.config).control.socket, how: `control.socket of ${opts.config}` };
     } catch (err) {
