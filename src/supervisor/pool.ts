@@ -16,7 +16,7 @@ export interface PoolEnv {
 }
 
 export interface RestartOptions {
-  /** Slots turned over at once in a rolling restart. Default 1. */
+  /** Slots turned over at once in a rolling restart. Default: all of them. */
   batch?: number;
   /** Stop every worker, then start them all. */
   hard?: boolean;
@@ -144,7 +144,9 @@ export class Pool {
   /** Begin a restart; resolves when every slot runs the new revision (or failed to). */
   restart(options: RestartOptions = {}): Promise<RestartResult> {
     this.revision++;
-    this.batch = Math.max(1, options.batch ?? 1);
+    // By default every slot turns over at once: the restart takes one start_secs,
+    // not one per slot; capacity never drops (it briefly doubles). --batch bounds it.
+    this.batch = Math.max(1, options.batch ?? this.wanted);
     this.failedReplacements = [];
     this.replacedCount = 0;
     for (const slot of this.slots) slot.reset();
@@ -160,6 +162,8 @@ export class Pool {
     if (live.some((s) => s.revision !== this.revision)) return;
     if (live.some((s) => s.state === 'starting' && s.failures === 0)) return;
     const result: RestartResult = { pool: this.name, replaced: this.replacedCount, failed: [...this.failedReplacements] };
+    // Recycling (max_memory, max_lifetime) goes back to one worker at a time.
+    this.batch = 1;
     for (const w of this.waiters.splice(0)) w(result);
   }
 

@@ -15,7 +15,7 @@ describe('rolling restart', () => {
     const { host, pool, step, exitKilled } = setup(2);
     expect(pool.slots.map((s) => s.pid)).toEqual([100, 101]);
     let done = false;
-    const result = pool.restart().then((r) => ((done = true), r));
+    const result = pool.restart({ batch: 1 }).then((r) => ((done = true), r));
     // Replacement for slot 0 only (batch 1); nobody is stopped yet.
     expect(host.spawnCount).toBe(3);
     expect(host.kills).toEqual([]);
@@ -41,6 +41,19 @@ describe('rolling restart', () => {
     step(10_000);
     expect(host.spawnCount).toBe(4);
     expect(host.kills).toEqual([]);
+  });
+
+  it('by default turns every slot over at once: one start_secs for the whole pool', async () => {
+    const { host, pool, step, exitKilled } = setup(3);
+    const result = pool.restart();
+    // Three replacements start together; nobody is stopped before they count as started.
+    expect(host.spawnCount).toBe(6);
+    expect(host.kills).toEqual([]);
+    step(1000);
+    expect(host.kills.map((k) => k.pid).sort()).toEqual([100, 101, 102]);
+    exitKilled();
+    expect(pool.slots.map((s) => s.pid)).toEqual([103, 104, 105]);
+    expect(await result).toEqual({ pool: 'app', replaced: 3, failed: [] });
   });
 
   it('never has fewer running workers than wanted while it rolls', () => {
