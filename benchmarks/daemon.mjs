@@ -44,24 +44,51 @@
 // group, also on failure, on SIGINT and at a hard time limit per part. Results
 // are printed, never asserted; docs/benchmarks.md records them.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  HOST,
+  PHP_FPM,
+  bounded,
+  cpuMs,
+  f0,
+  f1,
+  fcgidLog,
+  foreignCpu,
+  inAccept,
+  installExitHandlers,
+  killFamily,
+  launch,
+  loadNow,
+  mainChildren,
+  median,
+  phpEnv,
+  procStat,
+  quantile,
+  readText,
+  runMain,
+  runWrk,
+  safeReaddir,
+  signalIfSame,
+  sleep,
+  started,
+  startNginx,
+  stop,
+  table,
+  tempDir,
+  waitFor,
+  which,
+} from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const HOST = '127.0.0.1';
 const PHP_BODY = 'hello';
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const ALL_PARTS = ['throughput', 'recycle', 'respawn', 'startup', 'idle'];
 const ALL_BACKENDS = ['fcgid', 'fcgid-baseline', 'spawn-fcgi', 'php-fpm', 'supervisord', 'fcgid-master'];
 const ALL_MANAGERS = ['fcgid', 'spawn-fcgi', 'php-fpm', 'supervisord'];
-// accept(2) and accept4(2), as /proc/<pid>/syscall numbers them.
-const ACCEPT_SYSCALLS = { x64: ['43', '288'], arm64: ['202', '242'] }[process.arch] ?? ['43', '288'];
-const PHP_FPM = ['php-fpm8.2', 'php-fpm'].find((p) => which(p)) ?? 'php-fpm8.2';
 
 // ---------------------------------------------------------------------------
 // Options
@@ -119,217 +146,15 @@ function options() {
 
 // ---------------------------------------------------------------------------
 // Processes: everything started is tracked by pid + start time, and only those
-// (and their descendants, found through /proc) are ever signalled.
+// (and their descendants, found through /proc) are ever signalled; see
+// benchmarks/lib.mjs, shared with benchmarks/control.mjs.
 
-/** pid -> { name, child, start } */
-const started = new Map();
 let workDir = null;
 /** fcgid's control socket and worker registry: on tmpfs when there is one, like /run/fcgid on a systemd host. */
 let runDir = null;
-let cleaning = null;
-
-function which(program) {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin']) {
-    if (dir && existsSync(path.join(dir, program))) return path.join(dir, program);
-  }
-  return null;
-}
-
-/** Start a program in its own process group; stdout and stderr are collected. */
-function launch(name, command, args, { env = process.env, onStdout = null } = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
-  if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  const entry = { name, child, pid: child.pid, start: procStat(child.pid)?.start ?? null, output: '', exited: null };
-  entry.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
-  child.once('exit', () => started.delete(child.pid));
-  child.on('error', (err) => (entry.output += `\n${err.message}`));
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d) => {
-    if (onStdout) onStdout(d);
-    else entry.output = (entry.output + d).slice(-20000);
-  });
-  child.stderr.on('data', (d) => (entry.output = (entry.output + d).slice(-20000)));
-  started.set(child.pid, entry);
-  return entry;
-}
-
-/** Every live descendant of `pid`, with its start time. */
-function descendants(pid, out = []) {
-  for (const tid of safeReaddir(`/proc/${pid}/task`)) {
-    for (const c of readText(`/proc/${pid}/task/${tid}/children`)?.trim().split(/\s+/).filter(Boolean) ?? []) {
-      const child = Number(c);
-      const st = procStat(child);
-      if (st) out.push({ pid: child, start: st.start });
-      descendants(child, out);
-    }
-  }
-  return out;
-}
-
-function signalIfSame(p, signal) {
-  // Never signal a recycled pid: compare the start time recorded when we saw it.
-  if (p.start !== null && procStat(p.pid)?.start !== p.start) return;
-  try {
-    process.kill(p.pid, signal);
-  } catch {
-    // gone already
-  }
-}
-
-function signalGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // gone already
-  }
-}
-
-/** SIGTERM (the manager's own graceful stop), then SIGKILL to it, its group and its descendants. */
-async function stop(entry, graceMs = 5000) {
-  if (!started.has(entry.pid)) return;
-  const family = descendants(entry.pid);
-  signalIfSame(entry, 'SIGTERM');
-  const timer = new Promise((r) => setTimeout(r, graceMs, 'timeout'));
-  const how = await Promise.race([entry.exited, timer]);
-  if (how === 'timeout') console.error(`${entry.name} (pid ${entry.pid}) still alive ${graceMs} ms after SIGTERM; sending SIGKILL`);
-  killFamily(entry, family);
-  await entry.exited;
-}
-
-function killFamily(entry, family = []) {
-  const all = [...family, ...(procStat(entry.pid) ? descendants(entry.pid) : [])];
-  signalIfSame(entry, 'SIGKILL');
-  signalGroup(entry.pid, 'SIGKILL');
-  for (const p of all) {
-    signalIfSame(p, 'SIGKILL');
-    // Workers of fcgid and supervisord lead their own process groups.
-    if (procStat(p.pid)?.pgrp === p.pid) signalGroup(p.pid, 'SIGKILL');
-  }
-}
-
-async function cleanup() {
-  if (cleaning) return cleaning;
-  cleaning = (async () => {
-    await Promise.all([...started.values()].map((e) => stop(e, 3000).catch(() => {})));
-    removeDirs();
-  })();
-  return cleaning;
-}
-
-function removeDirs() {
-  if (process.env.BENCH_KEEP_TMP) return;
-  for (const d of [workDir, runDir]) if (d) rmSync(d, { recursive: true, force: true });
-}
-
-function installExitHandlers() {
-  const bail = (why, code) => {
-    console.error(`\n${why}; stopping the processes this benchmark started`);
-    cleanup().finally(() => process.exit(code));
-  };
-  process.on('SIGINT', () => bail('SIGINT', 130));
-  process.on('SIGTERM', () => bail('SIGTERM', 143));
-  // Last resort if we leave some other way: synchronous SIGKILL by pid and group.
-  process.on('exit', () => {
-    for (const e of started.values()) killFamily(e);
-    removeDirs();
-  });
-}
-
-/** Run one part under a hard time limit; on expiry everything is stopped and the script fails. */
-async function bounded(name, limitS, fn) {
-  let timer;
-  const limit = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`part ${name}: hard time limit of ${Math.round(limitS)} s reached`)), limitS * 1000);
-  });
-  try {
-    return await Promise.race([fn(), limit]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // /proc
-
-function readText(file) {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-function safeReaddir(dir) {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-/** Fields of /proc/<pid>/stat that matter here; null when gone or a zombie. */
-function procStat(pid) {
-  const text = readText(`/proc/${pid}/stat`);
-  if (!text) return null;
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  if (f[0] === 'Z' || f[0] === 'X') return null;
-  return { state: f[0], ppid: Number(f[1]), pgrp: Number(f[2]), utime: Number(f[11]), stime: Number(f[12]), start: f[19] };
-}
-
-/** CPU time of a whole process (all threads, living and gone), in ms; clock-tick resolution. */
-function cpuMs(pid) {
-  const st = procStat(pid);
-  return st ? ((st.utime + st.stime) * 1000) / CLK_TCK : null;
-}
-
-/**
- * CPU time of a process tree in ms: its own, its reaped children's (cutime,
- * cstime) and its live descendants'. Differences between two samples stay
- * right as processes come and go, since a reaped child's time moves into its
- * parent's cutime.
- */
-function treeCpuMs(pid) {
-  const text = readText(`/proc/${pid}/stat`);
-  if (!text) return 0;
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  let ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  let total = (ticks * 1000) / CLK_TCK;
-  for (const tid of safeReaddir(`/proc/${pid}/task`)) {
-    for (const c of readText(`/proc/${pid}/task/${tid}/children`)?.trim().split(/\s+/).filter(Boolean) ?? []) total += treeCpuMs(Number(c));
-  }
-  return total;
-}
-
-/** CPU time the whole machine spent busy, in ms (all CPUs; /proc/stat counts USER_HZ ticks). */
-function machineBusyMs() {
-  const f = (readText('/proc/stat') ?? '').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal
-  return ((f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0)) * 1000) / CLK_TCK;
-}
-
-/** Sample, then `foreign(sample)`: CPU ms per s the machine spent on processes that are not this benchmark's. */
-function foreignCpu() {
-  const t = performance.now();
-  const busy = machineBusyMs();
-  const ours = treeCpuMs(process.pid);
-  return () => {
-    const secs = (performance.now() - t) / 1000;
-    return (machineBusyMs() - busy - (treeCpuMs(process.pid) - ours)) / secs;
-  };
-}
-
-/** Children forked by the process's main thread (managers fork from it). Cheap enough to poll. */
-function mainChildren(pid) {
-  const text = readText(`/proc/${pid}/task/${pid}/children`);
-  return text ? text.trim().split(/\s+/).filter(Boolean).map(Number) : [];
-}
-
-/** True when the process sits in accept(2): ready for the next connection. */
-function inAccept(pid) {
-  const s = readText(`/proc/${pid}/syscall`);
-  return s !== null && ACCEPT_SYSCALLS.includes(s.slice(0, s.indexOf(' ')));
-}
 
 function acceptingChildren(pid) {
   return mainChildren(pid).filter(inAccept);
@@ -361,7 +186,6 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 function sleepSync(ms) {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // The respawn poll reads one small /proc file per turn: every 0.2 ms costs little.
 // The start-up poll reads one per worker and would compete with the manager
 // starting up on a 2-core machine, so it turns every 1 ms.
@@ -378,27 +202,9 @@ function pollSync(probe, limitMs, everyMs) {
   }
 }
 
-async function waitFor(what, probe, limitMs, entry) {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (entry && !started.has(entry.pid)) throw new Error(`${entry.name} exited while waiting for ${what}:\n${entry.output}`);
-    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for ${what}${entry ? `\n${entry.name} output:\n${entry.output}` : ''}`);
-    await sleep(5);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // The managers. Each takes a socket path and a worker count and returns a launch
 // description; `pid` is the process whose children are the workers.
-
-function phpEnv(extra = {}) {
-  const env = { ...process.env, ...extra };
-  // php-cgi's own defaults apply unless a manager sets them (PHP_FCGI_MAX_REQUESTS=500).
-  for (const k of Object.keys(env)) if (k.startsWith('PHP_FCGI_') && !(k in extra)) delete env[k];
-  return env;
-}
 
 /** PHP_FCGI_MAX_REQUESTS when --max-requests is given; php-cgi's default (500) otherwise. */
 function maxRequestsEnv(s) {
@@ -523,50 +329,8 @@ function acceptingWorkers(pid) {
   return out;
 }
 
-/** fcgid's pino lines, parsed as they arrive. */
-function fcgidLog() {
-  const lines = [];
-  let partial = '';
-  return {
-    lines,
-    onStdout(chunk) {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop();
-      for (const p of parts) {
-        try {
-          lines.push(JSON.parse(p));
-        } catch {
-          lines.push({ msg: p });
-        }
-      }
-    },
-  };
-}
-
 // ---------------------------------------------------------------------------
 // Statistics and output
-
-function quantile(xs, q) {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-const median = (xs) => quantile(xs, 0.5);
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
-const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
-
-function table(header, rows) {
-  const out = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
-  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
-  return out.join('\n');
-}
-
-function loadNow() {
-  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
-}
 
 function machineInfo() {
   const cpus = os.cpus();
@@ -585,71 +349,6 @@ function machineInfo() {
 
 // ---------------------------------------------------------------------------
 // Part 1: throughput
-
-function nginxConf(dir, port, backends) {
-  const tmp = path.join(dir, 'nginx-tmp');
-  mkdirSync(tmp, { recursive: true });
-  const locations = backends
-    .map(
-      (b) => `    location /${b.id}/ {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME ${path.join(dir, 'hello.php')};
-      fastcgi_param SCRIPT_NAME /hello.php;
-      fastcgi_pass unix:${b.sock};
-    }`,
-    )
-    .join('\n');
-  return `worker_processes 1;
-${process.getuid() === 0 ? 'user root;\n' : ''}pid ${path.join(dir, 'nginx.pid')};
-error_log ${path.join(dir, 'nginx-error.log')} warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${tmp}/body;
-  fastcgi_temp_path ${tmp}/fastcgi;
-  proxy_temp_path ${tmp}/proxy;
-  uwsgi_temp_path ${tmp}/uwsgi;
-  scgi_temp_path ${tmp}/scgi;
-  server {
-    listen ${HOST}:${port};
-${locations}
-  }
-}
-`;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function runWrk(args, limitS) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const e = launch('wrk', 'wrk', args, { onStdout: (d) => (out += d) });
-    const timer = setTimeout(() => killFamily(e), (limitS + 10) * 1000);
-    e.exited.then((code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`wrk exited with ${code}:\n${out}\n${e.output}`));
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-      const total = Number(/(\d+) requests in/.exec(out)?.[1]);
-      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-      const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
-      const p99ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2]] : NaN;
-      // Requests/sec counts every response; a 502 from nginx is not a served request.
-      const okRps = total > 0 ? (rps * (total - non2xx)) / total : 0;
-      resolve({ rps, okRps, total, non2xx, socketErrors, p99ms });
-    });
-  });
-}
 
 /**
  * The throughput backends. fcgid and supervisord run with start_secs/startsecs 0
@@ -679,12 +378,8 @@ async function throughput(opt, report) {
     const m = await startManager(b.kind, dir, `tp-${b.id}`, { ...b.s, onStdout: log.onStdout }, opt);
     backends.push({ ...b, ...m, log });
   }
-  const port = await freePort();
-  const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(conf, nginxConf(dir, port, backends));
-  const nginxArgs = ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log'), '-g', 'daemon off;'];
-  const nginx = launch('nginx', 'nginx', nginxArgs);
-  await waitFor('nginx to listen', () => listeningTcp(port), 5000, nginx);
+  const hello = path.join(dir, 'hello.php');
+  const { entry: nginx, port, command: nginxCommand } = await startNginx(dir, backends.map((b) => ({ id: b.id, sock: b.sock, script: hello })));
   const url = (b) => `http://${HOST}:${port}/${b.id}/hello.php`;
   for (const b of backends) {
     const res = await fetch(url(b));
@@ -692,7 +387,7 @@ async function throughput(opt, report) {
     if (res.status !== 200 || text !== PHP_BODY) throw new Error(`${b.id}: expected 200 "${PHP_BODY}", got ${res.status} ${JSON.stringify(text.slice(0, 300))}`);
   }
   const wrkArgs = (u, s) => ['-t1', `-c${opt.connections}`, `-d${s}s`, '--timeout', '5s', '--latency', u];
-  report.commands.push(`nginx ${nginxArgs.join(' ')}   # worker_processes 1, access_log off; see nginxConf()`);
+  report.commands.push(nginxCommand);
   for (const b of backends) report.commands.push(b.command);
   report.commands.push(`wrk ${wrkArgs(`http://${HOST}:PORT/<manager>/hello.php`, opt.duration).join(' ')}`);
   report.configs = Object.fromEntries(backends.filter((b) => b.config).map((b) => [b.id, b.config]));
@@ -765,10 +460,6 @@ async function throughput(opt, report) {
   report.throughput = summary;
 }
 
-function listeningTcp(port) {
-  return readText('/proc/net/tcp')?.includes(`:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`) ?? false;
-}
-
 /** Respawns so far: fcgid's and supervisord's logs say each one; null for the others. */
 function respawnCount(b) {
   if (b.kind === 'fcgid') return b.log.lines.filter((l) => /exited|was killed/.test(l.msg ?? '') && l.reason !== 'stopped by fcgid').length;
@@ -791,11 +482,7 @@ async function recycle(opt, report) {
     const m = await startManager(kind, dir, `rc-${kind}`, { workers: 4, maxRequests: opt.maxRequests, onStdout: log.onStdout }, opt);
     m.log = log;
     report.commands.push(`${m.command}   # default start_secs`);
-    const port = await freePort();
-    const conf = path.join(dir, `nginx-rc-${kind}.conf`);
-    writeFileSync(conf, nginxConf(dir, port, [{ id: kind, sock: m.sock }]));
-    const nginx = launch('nginx', 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'nginx-error.log'), '-g', 'daemon off;']);
-    await waitFor('nginx to listen', () => listeningTcp(port), 5000, nginx);
+    const { entry: nginx, port } = await startNginx(dir, [{ id: kind, sock: m.sock, script: path.join(dir, 'hello.php') }], `nginx-rc-${kind}.conf`);
     const slices = [];
     for (let i = 0; i < opt.recycleSlices; i++) {
       const w = await runWrk(['-t1', `-c${opt.connections}`, `-d${opt.recycleSlice}s`, '--timeout', '2s', `http://${HOST}:${port}/${kind}/hello.php`], opt.recycleSlice);
@@ -1057,10 +744,10 @@ async function main() {
   if (!existsSync(path.join(root, 'dist/cli/fcgid.js'))) throw new Error('dist/ is missing: run npm run build first');
   if (!existsSync('/proc/self/syscall')) throw new Error('needs /proc/<pid>/syscall (Linux)');
 
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'fcgid-bench-daemon-'));
+  workDir = tempDir(os.tmpdir(), 'fcgid-bench-daemon-');
   const shm = spawnSync('stat', ['-f', '-c', '%T', '/dev/shm'], { encoding: 'utf8' }).stdout.trim();
   const runBase = opt.runDir ?? (shm === 'tmpfs' ? '/dev/shm' : null);
-  runDir = runBase ? mkdtempSync(path.join(runBase, 'fcgid-bench-daemon-run-')) : null;
+  runDir = runBase ? tempDir(runBase, 'fcgid-bench-daemon-run-') : null;
   const report = { machine: machineInfo(), options: { ...opt }, load: {}, commands: [] };
   console.log('# fcgid process-manager benchmark\n');
   for (const [k, v] of Object.entries(report.machine)) console.log(`- ${k}: ${v}`);
@@ -1090,11 +777,4 @@ async function main() {
   if (opt.json) writeFileSync(opt.json, JSON.stringify(report, null, 2));
 }
 
-try {
-  await main();
-} catch (err) {
-  if (!cleaning) console.error(err?.stack ?? String(err));
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runMain(main);
