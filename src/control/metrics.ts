@@ -88,9 +88,12 @@ export function renderMetrics(daemon: Daemon): string {
     pools.flatMap((p) => {
       const seen = daemon.activity.get(p.name);
       // From the scan when max_memory has it read, else read now (scrapes are rare).
-      return p.allSlots().flatMap((s): Array<[Labels, number]> => {
+      // Labelled by slot and role, not pid, so a respawn does not start a new series;
+      // during a rolling restart a slot has a worker and its replacement.
+      const rows = [...p.slots.map((s) => [s, 'worker'] as const), ...[...p.replacements.values()].map((s) => [s, 'replacement'] as const)];
+      return rows.flatMap(([s, role]): Array<[Labels, number]> => {
         const rss = s.pid === null ? null : (seen?.workers.get(s.pid)?.rss ?? residentBytes(s.pid));
-        return rss === null ? [] : [[{ pool: p.name, slot: String(s.index), pid: String(s.pid) }, rss]];
+        return rss === null ? [] : [[{ pool: p.name, slot: String(s.index), role }, rss]];
       });
     }),
   );
