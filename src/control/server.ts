@@ -3,12 +3,12 @@
 // route is documented in docs/control-api.md. Requests only call Daemon
 // commands; a bad or oversized request gets a 4xx with a JSON error.
 
-import { chmodSync, chownSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { dirname } from 'node:path';
 import { constants } from 'node:os';
 import { FastCGIClient } from '../fastcgi/client.js';
+import { socketFileState } from '../fastcgi/unix-socket.js';
 import { cgiParams } from '../fastcgi/params.js';
 import { CommandError, type Daemon } from '../supervisor/daemon.js';
 import { resolveGroup } from '../supervisor/identity.js';
@@ -301,19 +301,8 @@ function isStringMap(v: unknown): v is Record<string, string> {
 
 /** A control socket left by a crashed fcgid is replaced; a live one means another fcgid runs this config. */
 async function removeStale(path: string): Promise<void> {
-  try {
-    if (!statSync(path).isSocket()) throw new Error(`control.socket ${path}: a file that is not a socket is in the way`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path }, () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-  if (alive) throw new Error(`control.socket ${path}: another fcgid is running with it; stop that one first (fcgictl -s ${path} shutdown)`);
-  unlinkSync(path);
+  const state = await socketFileState(path);
+  if (state === 'not-a-socket') throw new Error(`control.socket ${path}: a file that is not a socket is in the way`);
+  if (state === 'live') throw new Error(`control.socket ${path}: another fcgid is running with it; stop that one first (fcgictl -s ${path} shutdown)`);
+  if (state === 'stale') unlinkSync(path);
 }

@@ -8,3 +8,4 @@ export * from './errors.js';
 export * from './cgi-head.js';
 export * from './client.js';
 export * from './params.js';
+export * from './unix-socket.js';

@@ -5,7 +5,7 @@
 // UNKNOWN_TYPE / UNKNOWN_ROLE, FCGI_WEB_SERVER_ADDRS, back-pressure both ways.
 
 import { EventEmitter } from 'node:events';
-import { fstatSync, statSync, unlinkSync } from 'node:fs';
+import { fstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import {
   ProtocolStatus,
@@ -18,6 +18,7 @@ import {
   type ServerSessionOptions,
 } from '../protocol/index.js';
 import { netOptions, parseAddress, type Address } from './address.js';
+import { socketFileState } from './unix-socket.js';
 import { FastCGIRequest, type RequestSource } from './request.js';
 import { FastCGIResponse, type ResponseSink } from './response.js';
 
@@ -118,8 +119,12 @@ export class Responder extends EventEmitter {
       this.listening = true;
       if (address.kind === 'unix') {
         unixPath = address.path;
-        removeStaleSocket(address.path).then(
-          () => this.server.listen({ path: address.path }),
+        socketFileState(address.path).then(
+          (state) => {
+            // A stale file is replaced; a live one is left alone, and listen fails with EADDRINUSE.
+            if (state === 'stale') unlinkSync(address.path);
+            this.server.listen({ path: address.path });
+          },
           (err: Error) => onError(err),
         );
       } else {
@@ -449,28 +454,6 @@ export function listenTargetFromEnvironment(env: NodeJS.ProcessEnv = process.env
     );
   }
   return { fd: 0 };
-}
-
-/**
- * A socket file left by a process that died is removed; one that something still
- * listens on is not, and listening then fails with EADDRINUSE as it should.
- */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket = false;
-  try {
-    isSocket = statSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) return;
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path }, () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-  if (!alive) unlinkSync(path);
 }
 
 export function createResponder(handler: Handler, options?: ResponderOptions): Responder {

@@ -20,7 +20,6 @@ import type { Slot, SlotObserver } from './slot.js';
 import type { PoolWatcher } from './watch.js';
 import { ScanPolicies } from './policies.js';
 import { Scoreboard, type PoolActivity } from './scoreboard.js';
-import { fmtMs } from './slot.js';
 
 export class StartError extends Error {
   override readonly name = 'StartError';

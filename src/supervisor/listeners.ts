@@ -4,11 +4,11 @@
 // mode and owner, remove the file at exit.
 
 import { fork } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
+import { chmodSync, chownSync, closeSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatAddress, netOptions, type Address } from '../fastcgi/address.js';
+import { socketFileState } from '../fastcgi/unix-socket.js';
 
 export class ListenError extends Error {
   override readonly name = 'ListenError';
@@ -83,24 +83,12 @@ function listenHint(code: string | undefined): string {
 /** A stale socket file is removed; a live one is refused; anything else in the way is an error. */
 export async function prepareUnixPath(path: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    return;
-  }
-  if (!st.isSocket()) throw new ListenError(`cannot listen on unix:${path}: a file that is not a socket is in the way; remove it or choose another path`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path }, () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
-  });
-  if (alive) {
+  const state = await socketFileState(path);
+  if (state === 'not-a-socket') throw new ListenError(`cannot listen on unix:${path}: a file that is not a socket is in the way; remove it or choose another path`);
+  if (state === 'live') {
     throw new ListenError(`cannot listen on unix:${path}: something is listening there already (another fcgid with this config?); stop it first`);
   }
-  unlinkSync(path);
+  if (state === 'stale') unlinkSync(path);
 }
 
 export function applySocketPermissions(path: string, mode: number | null, uid: number | null, gid: number | null): void {

@@ -193,3 +193,17 @@ export class ProcAccessError extends Error {
     super(`cannot read /proc/${pid}/fd (EACCES)`);
   }
 }
+
+/**
+ * The fields of /proc/<pid>/stat after the command name, so that index 0 is
+ * field 3 (state) of proc(5); null when the process is gone. The command name
+ * may hold spaces and parentheses, hence the split after the last ')'.
+ */
+export function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}

@@ -6,6 +6,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node
 import { basename, dirname, extname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Host } from './host.js';
+import { statFields } from './procnet.js';
 import { fmtMs } from './slot.js';
 
 export interface SweepLog {
@@ -23,17 +24,11 @@ export interface WorkerRecord {
 
 /** The process's start time, or null when it is gone (or a zombie). */
 export function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // A dead process nobody reaped (Z, X: an orphan under a PID 1 that does not
-    // reap, as in many containers) keeps its /proc entry but runs no more.
-    if (fields[0] === 'Z' || fields[0] === 'X') return null;
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
+  const fields = statFields(pid);
+  // A dead process nobody reaped (Z, X: an orphan under a PID 1 that does not
+  // reap, as in many containers) keeps its /proc entry but runs no more.
+  if (!fields || fields[0] === 'Z' || fields[0] === 'X') return null;
+  return fields[19] ?? null;
 }
 
 export class Registry {

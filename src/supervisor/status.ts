@@ -3,9 +3,9 @@
 // RSS and CPU come from /proc/<pid>/stat; CPU% is over the time since the
 // previous status call (or the worker's lifetime on the first).
 
-import { readFileSync } from 'node:fs';
 import { formatAddress } from '../fastcgi/address.js';
 import type { Daemon } from './daemon.js';
+import { statFields } from './procnet.js';
 import type { PoolActivity } from './scoreboard.js';
 import type { Slot } from './slot.js';
 
@@ -69,14 +69,9 @@ export class ProcSampler {
   private previous = new Map<number, Sample>();
 
   sample(pid: number, startedAt: number, now: number): { rss: number | null; cpu: number | null } {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return { rss: null, cpu: null };
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14, 15 (utime, stime) and 24 (rss), counted from 1 with pid and comm first.
+    const f = statFields(pid);
+    if (!f) return { rss: null, cpu: null };
+    // Fields 14, 15 (utime, stime) and 24 (rss) of proc(5), here from index 0 = field 3.
     const ticks = Number(f[11]) + Number(f[12]);
     const rss = Number(f[21]) * PAGE_SIZE;
     const prev = this.previous.get(pid);
