@@ -72,13 +72,17 @@ export function renderStatus(status: DaemonStatus, color: boolean): string {
         `  ${p.name}/${s.slot}${s.role === 'replacement' ? '+' : ''}`,
         s.pid === null ? '-' : String(s.pid),
         s.state,
-        s.activity === null ? '-' : `${s.activity} ${duration(s.activity_ms)}`,
+        s.activity === null ? '-' : s.processes ? `master, ${s.processes.filter((c) => c.activity === 'busy').length}/${s.processes.length} busy` : `${s.activity} ${duration(s.activity_ms)}`,
         duration(s.uptime_ms),
         String(s.restarts),
         bytes(s.rss_bytes),
         s.cpu_percent === null ? '-' : s.cpu_percent.toFixed(1),
         lastExit(s),
       ]);
+      // A forking worker's children, each on its own line, as php-fpm's full status lists them.
+      for (const c of s.processes ?? []) {
+        rows.push(['    child', String(c.pid), '', `${c.activity} ${duration(c.activity_ms)}`, '', '', bytes(c.rss_bytes), c.cpu_percent === null ? '-' : c.cpu_percent.toFixed(1), '']);
+      }
     }
     const paint = (state: string, cell: string): string => (color && COLORS[state] ? `${COLORS[state]}${cell}\x1b[0m` : cell);
     out.push(head.map((c, i) => (i === 2 ? paint(p.state, c) : c)).join('  '));

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Daemon } from '../supervisor/daemon.js';
 import { residentBytes } from '../supervisor/procnet.js';
+import { servers } from '../supervisor/scoreboard.js';
 import { SLOT_STATES } from '../supervisor/slot.js';
 
 type Labels = Record<string, string>;
@@ -45,13 +46,14 @@ export function renderMetrics(daemon: Daemon): string {
   m.family('fcgid_workers_wanted', 'gauge', 'Workers the pool is meant to have.', pools.map((p) => [{ pool: p.name }, p.wanted]));
   const activity = (p: string, kind: string): number => {
     const seen = daemon.activity.get(p);
-    return seen ? [...seen.workers.values()].filter((a) => a.activity === kind).length : 0;
+    // Serving processes: a forking worker's children, else the worker itself.
+    return seen ? [...seen.workers].flatMap(([pid, a]) => servers(pid, a)).filter((a) => a.activity === kind).length : 0;
   };
-  m.family('fcgid_workers_busy', 'gauge', 'Workers serving a request, seen from /proc at the last scan.', pools.map((p) => [{ pool: p.name }, activity(p.name, 'busy')]));
+  m.family('fcgid_workers_busy', 'gauge', 'Worker processes serving a request (a forking worker\'s children each count), seen from /proc at the last scan.', pools.map((p) => [{ pool: p.name }, activity(p.name, 'busy')]));
   m.family(
     'fcgid_workers_idle',
     'gauge',
-    'Workers not serving a request (waiting in accept, or on a kept connection), at the last scan.',
+    'Worker processes not serving a request (waiting in accept, or on a kept connection), at the last scan.',
     pools.map((p) => [{ pool: p.name }, activity(p.name, 'idle') + activity(p.name, 'waiting')]),
   );
   m.family(

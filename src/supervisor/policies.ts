@@ -3,7 +3,7 @@
 // grow or shrink dynamic pools. The counters feed status and metrics.
 
 import type { Pool } from './pool.js';
-import type { PoolActivity } from './scoreboard.js';
+import { servers, type PoolActivity, type ProcessActivity } from './scoreboard.js';
 import { fmtMs } from './slot.js';
 
 export interface PolicyLog {
@@ -31,12 +31,17 @@ export class ScanPolicies {
   private stopHung(pool: Pool, seen: PoolActivity, now: number): void {
     const limit = pool.config.idle_timeout;
     if (limit <= 0) return;
+    // SCAN_JITTER_MS: two scans 1 s apart can read 1999 ms; without it a hung worker waits a whole extra scan.
+    const hung = (a: ProcessActivity): boolean => a.activity === 'busy' && !a.eventLoop && now - a.lastProgress >= limit - SCAN_JITTER_MS;
+    const detail = (a: ProcessActivity): string => `busy for ${fmtMs(now - a.since)} with no I/O progress for ${fmtMs(now - a.lastProgress)} (idle_timeout ${fmtMs(limit)})`;
     for (const slot of pool.allSlots()) {
       const a = slot.pid === null ? undefined : seen.workers.get(slot.pid);
-      // SCAN_JITTER_MS: two scans 1 s apart can read 1999 ms; without it a hung worker waits a whole extra scan.
-      if (!a || a.activity !== 'busy' || a.eventLoop || now - a.lastProgress < limit - SCAN_JITTER_MS) continue;
-      this.count(this.hungKills, pool.name);
-      slot.stopHung(`busy for ${fmtMs(now - a.since)} with no I/O progress for ${fmtMs(now - a.lastProgress)} (idle_timeout ${fmtMs(limit)})`);
+      if (!a) continue;
+      for (const p of servers(slot.pid!, a).filter(hung)) {
+        // A master's child is stopped alone; its master forks another.
+        const stopped = p.pid === slot.pid ? (slot.stopHung(detail(p)), true) : pool.stopChild(slot, p.pid, `is hung: ${detail(p)}`, 'warn');
+        if (stopped) this.count(this.hungKills, pool.name);
+      }
     }
   }
 
@@ -44,13 +49,20 @@ export class ScanPolicies {
   private recycle(pool: Pool, seen: PoolActivity, now: number): void {
     const { max_memory: maxMemory, max_lifetime: maxLifetime } = pool.config;
     if (maxMemory <= 0 && maxLifetime <= 0) return;
+    const bloated = (a: { rss: number | null }): string | null =>
+      maxMemory > 0 && a.rss !== null && a.rss > maxMemory ? `uses ${mib(a.rss)} RSS, above max_memory ${mib(maxMemory)}` : null;
     for (const slot of pool.slots) {
       const a = slot.pid === null ? undefined : seen.workers.get(slot.pid);
-      if (!a || a.activity === 'busy' || slot.state !== 'running') continue;
-      let why: string | null = null;
-      if (maxMemory > 0 && a.rss !== null && a.rss > maxMemory) why = `uses ${mib(a.rss)} RSS, above max_memory ${mib(maxMemory)}`;
+      if (!a || slot.state !== 'running') continue;
+      // A master's children are held to max_memory one by one, like php-fpm's; the master itself is recycled whole.
+      for (const p of a.processes ?? []) {
+        const why = p.pid === slot.pid || p.activity === 'busy' ? null : bloated(p);
+        if (why && pool.stopChild(slot, p.pid, why, 'info')) this.count(this.recycles, pool.name);
+      }
+      if (a.activity === 'busy' && !a.processes) continue;
+      let why = bloated(a);
       // ±10% per worker, so that workers started together do not all recycle together.
-      else if (maxLifetime > 0 && now - slot.startedAt > maxLifetime * lifetimeJitter(slot.pid!)) why = `is ${fmtMs(now - slot.startedAt)} old, past max_lifetime ${fmtMs(maxLifetime)}`;
+      if (!why && maxLifetime > 0 && now - slot.startedAt > maxLifetime * lifetimeJitter(slot.pid!)) why = `is ${fmtMs(now - slot.startedAt)} old, past max_lifetime ${fmtMs(maxLifetime)}`;
       if (why && pool.recycle(slot, why)) this.count(this.recycles, pool.name);
     }
   }
@@ -63,13 +75,18 @@ export class ScanPolicies {
   private autoscale(pool: Pool, seen: PoolActivity, now: number): void {
     const cfg = pool.config;
     const live = pool.slots.filter((s) => s.pid !== null && (s.state === 'running' || s.state === 'starting'));
-    const busy = live.filter((s) => seen.workers.get(s.pid!)?.activity === 'busy').length;
-    const demand = (live.length > 0 && busy === live.length) || (seen.queue ?? 0) > 0;
+    // Capacity is counted in serving processes: a master with 4 children is 4.
+    const procs = live.flatMap((s) => {
+      const a = seen.workers.get(s.pid!);
+      return a ? servers(s.pid!, a) : [];
+    });
+    const busy = procs.filter((p) => p.activity === 'busy').length;
+    const demand = (procs.length > 0 && busy === procs.length) || (seen.queue ?? 0) > 0;
     if (demand && pool.wanted < cfg.max_workers!) {
       const rate = this.spawnRate.get(pool.name) ?? 1;
       // Connections already queued need a worker each now, not after several doublings.
       const add = Math.min(Math.max(rate, seen.queue ?? 0), cfg.max_workers! - pool.wanted);
-      this.log.info({ pool: pool.name, busy, workers: pool.wanted, adding: add }, `pool ${pool.name}: all ${live.length} workers busy${seen.queue ? `, ${seen.queue} queued` : ''}; starting ${add} more (max_workers ${cfg.max_workers})`);
+      this.log.info({ pool: pool.name, busy, workers: pool.wanted, adding: add }, `pool ${pool.name}: all ${procs.length} ${procs.length === live.length ? 'workers' : 'serving processes'} busy${seen.queue ? `, ${seen.queue} queued` : ''}; starting ${add} more (max_workers ${cfg.max_workers})`);
       this.spawnRate.set(pool.name, Math.min(rate * 2, 32));
       pool.scale(pool.wanted + add);
       return;

@@ -4,7 +4,7 @@
 
 import type { PoolConfig } from '../config/types.js';
 import type { Host, SpawnSpec } from './host.js';
-import { Slot, type SlotObserver, type SlotState } from './slot.js';
+import { Slot, fmtMs, type SlotObserver, type SlotState } from './slot.js';
 
 export type PoolState = 'starting' | 'running' | 'degraded' | 'failed' | 'stopping' | 'stopped';
 
@@ -51,6 +51,8 @@ export class Pool {
   private socketFd: number;
   private baseEnv: Record<string, string>;
   private readonly env: PoolEnv;
+  /** Children of masters being stopped one by one (stopChild), so a scan does not stop them twice. */
+  private readonly stoppingChildren = new Set<number>();
 
   constructor(config: PoolConfig, socketFd: number, host: Host, observer: SlotObserver, env: PoolEnv) {
     this.config = config;
@@ -179,6 +181,32 @@ export class Pool {
     slot.markRecycled();
     this.observer.log('info', { slot: slot.label, pid: slot.pid, reason: 'recycled' }, `worker ${slot.label} pid ${slot.pid} ${why}; recycling it (its replacement starts first)`);
     this.reconcile();
+    return true;
+  }
+
+  /**
+   * Stop one child of a forking worker (a php-cgi child that hangs or grew too
+   * big): stop_signal, then SIGKILL after stop_timeout if that same process
+   * (pid and start time) still runs. Its master forks the replacement, as
+   * php-cgi and uwsgi do; fcgid does not touch the master.
+   */
+  stopChild(slot: Slot, pid: number, why: string, level: 'info' | 'warn'): boolean {
+    const born = this.host.processStart(pid);
+    if (born === null || this.stoppingChildren.has(pid)) return false;
+    this.stoppingChildren.add(pid);
+    const { stop_signal: signal, stop_timeout: timeout } = this.config;
+    this.observer.log(
+      level,
+      { slot: slot.label, pid: slot.pid, child: pid, reason: level === 'warn' ? 'hung' : 'recycled' },
+      `worker ${slot.label} pid ${slot.pid}: its child pid ${pid} ${why}; stopping that child with ${signal} (SIGKILL after ${fmtMs(timeout)}); its master starts another`,
+    );
+    this.host.kill(pid, signal);
+    this.host.setTimer(timeout, () => {
+      this.stoppingChildren.delete(pid);
+      if (this.host.processStart(pid) !== born) return;
+      this.observer.log('warn', { slot: slot.label, child: pid }, `worker ${slot.label}: child pid ${pid} still alive ${fmtMs(timeout)} after ${signal}; sending SIGKILL`);
+      this.host.kill(pid, 'SIGKILL');
+    });
     return true;
   }
 

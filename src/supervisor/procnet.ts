@@ -186,6 +186,20 @@ export function residentBytes(pid: number, pageSize = 4096): number | null {
   }
 }
 
+/**
+ * The children of a process, from /proc/<pid>/task/<pid>/children (Linux 3.5+).
+ * Only children forked by its main thread are listed, which is where php-cgi,
+ * uwsgi and flup fork their workers; empty when the process is gone.
+ */
+export function childPids(pid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text === '' ? [] : text.split(' ').map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** /proc/<pid>/fd of a worker running as another user needs CAP_SYS_PTRACE (absent in many containers). */
 export class ProcAccessError extends Error {
   override readonly name = 'ProcAccessError';
@@ -206,4 +220,13 @@ export function statFields(pid: number): string[] | null {
   } catch {
     return null;
   }
+}
+
+/** The process's start time, or null when it is gone (or a zombie). */
+export function processStart(pid: number): string | null {
+  const fields = statFields(pid);
+  // A dead process nobody reaped (Z, X: an orphan under a PID 1 that does not
+  // reap, as in many containers) keeps its /proc entry but runs no more.
+  if (!fields || fields[0] === 'Z' || fields[0] === 'X') return null;
+  return fields[19] ?? null;
 }

@@ -4,6 +4,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { ChildEvents, Host, SpawnSpec, Timer } from './host.js';
 import { LineSplitter } from './output.js';
+import { processStart } from './procnet.js';
 
 /** How long an exit waits for the worker's last output when something else keeps its pipes open. */
 const STDIO_GRACE_MS = 200;
@@ -83,4 +84,12 @@ export const realHost: Host = {
       }
     }
   },
+  kill(pid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Gone already.
+    }
+  },
+  processStart,
 };

@@ -6,7 +6,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node
 import { basename, dirname, extname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Host } from './host.js';
-import { statFields } from './procnet.js';
+import { processStart } from './procnet.js';
 import { fmtMs } from './slot.js';
 
 export interface SweepLog {
@@ -20,15 +20,6 @@ export interface WorkerRecord {
   pool: string;
   stop_signal: NodeJS.Signals;
   stop_timeout: number;
-}
-
-/** The process's start time, or null when it is gone (or a zombie). */
-export function processStart(pid: number): string | null {
-  const fields = statFields(pid);
-  // A dead process nobody reaped (Z, X: an orphan under a PID 1 that does not
-  // reap, as in many containers) keeps its /proc entry but runs no more.
-  if (!fields || fields[0] === 'Z' || fields[0] === 'X') return null;
-  return fields[19] ?? null;
 }
 
 export class Registry {

@@ -5,8 +5,13 @@
 // for that listener, in /proc/net/unix (same path) or /proc/net/tcp{,6} (same
 // local port). Other sockets (a database, an upstream) are not the listener's
 // and do not count. Progress is /proc/<pid>/io growing.
+//
+// A worker that forks its own servers (php-cgi with PHP_FCGI_CHILDREN, uwsgi
+// --processes, a flup forking server) is a master: its children are observed
+// one by one, as php-fpm sees its children, and the master counts as a server
+// only while it holds a connection itself.
 
-import { ProcAccessError, blockedIn, ioCounter, residentBytes, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, ioCounter, residentBytes, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -33,6 +38,27 @@ export interface WorkerActivity {
   connections: number;
   /** Resident memory in bytes (/proc/<pid>/statm), for max_memory; null when unreadable. */
   rss: number | null;
+  /**
+   * A master's serving processes (its children, observed one by one); absent
+   * for a worker that serves itself. The master's own entry then sums them up:
+   * busy if any is busy, progress when any progresses, the master's own RSS.
+   */
+  processes?: ProcessActivity[];
+}
+
+export interface ProcessActivity extends Omit<WorkerActivity, 'processes'> {
+  pid: number;
+}
+
+/** How deep and how wide a master's tree is followed (a wrapper script, then php-cgi, then its children). */
+const TREE_DEPTH = 3;
+const TREE_SIZE = 256;
+
+/** The processes that serve requests: a master's children, or the worker itself. */
+export function servers(pid: number, a: WorkerActivity): ProcessActivity[] {
+  if (a.processes) return a.processes;
+  const { processes: _p, ...own } = a;
+  return [{ pid, ...own }];
 }
 
 export interface PoolProbe {
@@ -95,9 +121,8 @@ export class Scoreboard {
       const left = { count: conns.size };
       let blind = 0;
       for (const pid of pool.pids) {
-        seen.add(pid);
         try {
-          workers.set(pid, this.observe(pid, conns, left, now, pool.memory));
+          workers.set(pid, this.observeTree(pid, conns, left, now, pool.memory, seen));
         } catch (err) {
           if (!(err instanceof ProcAccessError)) throw err;
           blind++;
@@ -107,6 +132,28 @@ export class Scoreboard {
     }
     for (const pid of this.tracked.keys()) if (!seen.has(pid)) this.tracked.delete(pid);
     return out;
+  }
+
+  /** A worker, or a master and the servers it forked (see the top of this file). */
+  private observeTree(pid: number, conns: ReadonlySet<number>, left: { count: number }, now: number, memory: boolean, seen: Set<number>): WorkerActivity {
+    seen.add(pid);
+    const own = this.observe(pid, conns, left, now, memory);
+    const processes: ProcessActivity[] = [];
+    const walk = (parent: number, depth: number): void => {
+      for (const child of childPids(parent)) {
+        if (processes.length >= TREE_SIZE) return;
+        seen.add(child);
+        const grand = depth < TREE_DEPTH ? childPids(child) : [];
+        const a = this.observe(child, conns, left, now, memory);
+        // A child that forks in turn (a wrapper script's php-cgi) is a master too.
+        if (grand.length === 0 || a.activity !== 'idle') processes.push({ pid: child, ...a });
+        if (grand.length > 0) walk(child, depth + 1);
+      }
+    };
+    walk(pid, 1);
+    if (processes.length === 0) return own;
+    if (own.activity !== 'idle') processes.unshift({ pid, ...own });
+    return summarize(own, processes);
   }
 
   private observe(pid: number, conns: ReadonlySet<number>, left: { count: number }, now: number, memory: boolean): WorkerActivity {
@@ -138,4 +185,20 @@ export class Scoreboard {
     const { io: _io, ...view } = next;
     return view;
   }
+}
+
+/** A master's entry: the busiest activity among its servers, the latest progress, its own RSS. */
+function summarize(own: WorkerActivity, processes: ProcessActivity[]): WorkerActivity {
+  const rank: Record<Activity, number> = { idle: 0, waiting: 1, busy: 2 };
+  const activity = processes.reduce<Activity>((best, p) => (rank[p.activity] > rank[best] ? p.activity : best), 'idle');
+  const same = processes.filter((p) => p.activity === activity);
+  return {
+    activity,
+    since: Math.min(...same.map((p) => p.since)),
+    lastProgress: Math.max(...same.map((p) => p.lastProgress)),
+    eventLoop: same.some((p) => p.eventLoop),
+    connections: processes.reduce((n, p) => n + p.connections, 0),
+    rss: own.rss,
+    processes,
+  };
 }

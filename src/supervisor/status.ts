@@ -31,12 +31,24 @@ export interface SlotStatus {
   progress_ms: number | null;
   /** The last stderr lines, for a fatal slot. */
   stderr_tail?: string[];
+  /** A worker that forks its servers (php-cgi with PHP_FCGI_CHILDREN): those processes, one by one. Its own `activity` sums them up. */
+  processes?: ProcessStatus[];
+}
+
+export interface ProcessStatus {
+  pid: number;
+  activity: 'idle' | 'busy' | 'waiting';
+  activity_ms: number;
+  progress_ms: number;
+  rss_bytes: number | null;
+  cpu_percent: number | null;
 }
 
 export interface PoolStatus {
   name: string;
   listen: string;
   state: string;
+  /** busy and idle count serving processes: a php-cgi master with 4 children counts 4. */
   workers: { wanted: number; running: number; busy: number; idle: number };
   /** Connections waiting to be accepted (TCP listeners; null where /proc does not show it). */
   queue: number | null;
@@ -119,6 +131,13 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
       progress_ms: a ? now - a.lastProgress : null,
     };
     if (slot.state === 'fatal') out.stderr_tail = slot.tail.toArray();
+    if (a?.processes) {
+      out.processes = a.processes.map((p) => {
+        live.add(p.pid);
+        const ps = sampler.sample(p.pid, p.since, now);
+        return { pid: p.pid, activity: p.activity, activity_ms: now - p.since, progress_ms: now - p.lastProgress, rss_bytes: ps.rss, cpu_percent: ps.cpu };
+      });
+    }
     return out;
   };
   const pools: PoolStatus[] = [];
@@ -136,8 +155,8 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
         wanted: pool.wanted,
         // Replacements count: during a handover both old and new serve, as in fcgid_workers.
         running: pool.allSlots().filter((s) => s.state === 'running').length,
-        busy: slots.filter((s) => s.activity === 'busy').length,
-        idle: slots.filter((s) => s.activity === 'idle' || s.activity === 'waiting').length,
+        busy: count(slots, (a) => a === 'busy'),
+        idle: count(slots, (a) => a === 'idle' || a === 'waiting'),
       },
       queue: seen?.queue ?? null,
       // The daemon's own count, which a rolling restart or a scale-down does not reset (as fcgid_restarts_total).
@@ -157,4 +176,9 @@ export function buildStatus(daemon: Daemon, version: string, sampler: ProcSample
     uptime_ms: now - daemon.startedAt,
     pools,
   };
+}
+
+/** Serving processes whose activity matches: a forking worker's children, else the worker itself. */
+function count(slots: SlotStatus[], match: (a: SlotStatus['activity']) => boolean): number {
+  return slots.reduce((n, s) => n + (s.processes ? s.processes.filter((p) => match(p.activity)).length : match(s.activity) ? 1 : 0), 0);
 }

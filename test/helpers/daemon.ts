@@ -8,7 +8,10 @@ import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import type { SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { processStart, statFields } from '../../src/supervisor/procnet.js';
 import { realHost } from '../../src/supervisor/real-host.js';
+
+export { processStart };
 import type { Processes, Scratch, Started } from './peers.js';
 
 export const FCGID_BIN = fileURLToPath(new URL('../../bin/fcgid', import.meta.url));
@@ -239,26 +242,9 @@ export class Fcgid {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat, or null when the process is gone or a zombie. */
-export function processStart(pid: number): string | null {
-  const fields = statFields(pid);
-  if (!fields || fields[0] === 'Z' || fields[0] === 'X') return null;
-  return fields[19] ?? null;
-}
-
 /** True while the process exists and is not a zombie (PID 1 here may reap orphans late). */
 export function isRunning(pid: number): boolean {
   return processStart(pid) !== null;
-}
-
-/** Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, ...]. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
 }
 
 /** Live children of `parent`: /proc/<pid>/task/*\/children when the kernel has it, else a /proc scan (ps --ppid). */

@@ -33,6 +33,10 @@ export class FakeHost implements Host {
   /** Every spawn, in order, including failed ones (pid null). */
   readonly children: FakeChild[] = [];
   readonly kills: Array<{ pid: number; signal: NodeJS.Signals }> = [];
+  /** Signals sent to single processes (children of forking workers). */
+  readonly processKills: Array<{ pid: number; signal: NodeJS.Signals }> = [];
+  /** Start times of the fake processes that exist outside the slots (a master's children), by pid. */
+  readonly started = new Map<number, string>();
   /** Errors for the next spawns: each makes spawn return null and report the error on the next tick (as realHost does). */
   readonly failSpawns: Error[] = [];
 
@@ -71,6 +75,14 @@ export class FakeHost implements Host {
 
   killGroup(pid: number, signal: NodeJS.Signals): void {
     this.kills.push({ pid, signal });
+  }
+
+  kill(pid: number, signal: NodeJS.Signals): void {
+    this.processKills.push({ pid, signal });
+  }
+
+  processStart(pid: number): string | null {
+    return this.started.get(pid) ?? null;
   }
 
   /** Move the clock forward, firing due timers in time order (and timers they set that fall due). */

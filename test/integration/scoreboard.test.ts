@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgiParams } from '../../src/fastcgi/index.js';
 import type { PoolStatus, SlotStatus } from '../../src/supervisor/status.js';
-import { fastcgiOnce, fcgictlStatus, pidIn, poolOf, poolStatus, statusOf } from '../helpers/control.js';
+import { fastcgiOnce, fcgictl, fcgictlStatus, pidIn, poolOf, poolStatus, statusOf } from '../helpers/control.js';
 import { Fcgid, LEVEL, flaskPool, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { nginxGet, startNginx } from '../helpers/nginx.js';
 import { Processes, Scratch, freePort, missingFlask, missingPeers, poll, run, type Started } from '../helpers/peers.js';
@@ -155,6 +155,8 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
         tcp: phpPool(`tcp://127.0.0.1:${tcpPorts.tcp}`, { workers: 1 }),
         tcp6: phpPool(`tcp://[::1]:${tcpPorts.tcp6}`, { workers: 1 }),
         unixq: phpPool(sock('unixq'), { workers: 1 }),
+        // One php-cgi master forking 3 children, as spawn-fcgi -C 3 runs it.
+        forked: phpPool(sock('forked'), { workers: 1, idle_timeout: '2s', stop_timeout: '1s', env: { PHP_FCGI_CHILDREN: '3' } }),
         holder: {
           command: [process.execPath, HOLDER],
           listen: sock('holder'),
@@ -168,7 +170,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     });
     d = new Fcgid(processes, config);
     await Promise.all(
-      ['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'unixq', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6', 'unixq'].includes(p) ? 1 : 2)),
+      ['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'unixq', 'forked', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6', 'unixq', 'forked'].includes(p) ? 1 : 2)),
     );
   });
 
@@ -311,6 +313,78 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     expect(idle.workers).toMatchObject({ running: 2, busy: 0, idle: 2 });
     expect(idle.slots.map((s) => s.activity)).toEqual(['idle', 'idle']);
     expect(slotWithPid(idle, pid).restarts).toBe(0);
+  });
+
+  /** The forked pool's master slot once a scan has seen its 3 children; their pids. */
+  async function forkedChildren(): Promise<{ master: number; children: number[] }> {
+    const slot = await poll('the php-cgi master\'s 3 children in status', async () => {
+      const s = (await poolStatus(ctl, 'forked')).slots[0]!;
+      return s.processes?.length === 3 && s.processes.every((c) => c.activity === 'idle') ? s : null;
+    });
+    return { master: slot.pid!, children: slot.processes!.map((c) => c.pid) };
+  }
+
+  it('a php-cgi master with PHP_FCGI_CHILDREN=3: status lists its 3 children one by one and counts them as 3 idle workers; the children answer, never the master', async () => {
+    const { master, children } = await forkedChildren();
+    expect(children).not.toContain(master);
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'forked');
+    expect(pool.workers).toMatchObject({ wanted: 1, running: 1, busy: 0, idle: 3 });
+    expect(pool.slots[0]!.activity).toBe('idle');
+    const served = await Promise.all([1, 2, 3, 4, 5, 6].map(() => fastcgi(sock('forked'), PID_PHP)));
+    for (const r of served) {
+      expect(r.status).toBe(200);
+      expect(children).toContain(pidIn(r.body));
+    }
+  });
+
+  it('one child of that master holding a request: the slot reads busy, the pool 1 busy and 2 idle, and the table says "master, 1/3 busy" with a line per child', async () => {
+    const { children } = await forkedChildren();
+    const fifo = mkfifo(scratch.path('forked.fifo'));
+    const pidFile = scratch.path('forked-held.pid');
+    const held = fastcgi(sock('forked'), FIFO_PHP, { PIDFILE: pidFile, FIFO: fifo });
+    const pid = await pidFrom(pidFile);
+    expect(children).toContain(pid);
+    await poll('the forked pool showing one busy child', async () => (await poolStatus(ctl, 'forked')).workers.busy === 1);
+
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'forked');
+    expect(pool.workers).toMatchObject({ busy: 1, idle: 2 });
+    const slot = pool.slots[0]!;
+    expect(slot.activity).toBe('busy');
+    expect(slot.processes!.find((c) => c.pid === pid)!.activity).toBe('busy');
+    const table = await fcgictl(processes, ['-s', ctl, 'status', 'forked']);
+    expect(table.status).toBe(0);
+    expect(table.stdout).toMatch(/master, 1\/3 busy/);
+    for (const c of children) expect(table.stdout).toMatch(new RegExp(`child\\s+${c}\\s`));
+
+    await release(fifo, 'go');
+    expect((await held).body).toBe(`pid ${pid}\ngot go\n`);
+  });
+
+  it('a hung child of that master (idle_timeout 2s): that child alone is stopped and logged with its master; the master keeps its pid and forks another; the pool keeps serving', async () => {
+    const { master, children } = await forkedChildren();
+    const from = d.mark();
+    const pidFile = scratch.path('forked-hang.pid');
+    const hanging = fastcgi(sock('forked'), HANG_PHP, { PIDFILE: pidFile }).catch((err: Error) => err);
+    const pid = await pidFrom(pidFile);
+    expect(children).toContain(pid);
+
+    const line = await d.waitForLog((l) => l.pool === 'forked' && l.child === pid, from);
+    expect(line.level).toBe(LEVEL.warn);
+    expect(line.reason).toBe('hung');
+    expect(line.msg).toMatch(new RegExp(`^worker forked/0 pid ${master}: its child pid ${pid} is hung: busy for .* with no I/O progress .*; its master starts another$`));
+    await hanging;
+    await poll(`child ${pid} gone`, () => !isRunning(pid));
+
+    const after = await forkedChildren();
+    expect(after.master).toBe(master);
+    expect(after.children).not.toContain(pid);
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'forked');
+    expect(pool.hung_kills).toBe(1);
+    expect(pool.slots[0]!.restarts).toBe(0);
+    // The master itself was never stopped or restarted.
+    expect(d.lines.slice(from).filter((l) => l.pool === 'forked' && l.pid === master && typeof l.uptime_ms === 'number')).toEqual([]);
+    const r = await fastcgi(sock('forked'), PID_PHP);
+    expect(after.children).toContain(pidIn(r.body));
   });
 
   /**
