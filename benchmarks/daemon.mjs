@@ -594,7 +594,13 @@ async function respawn(opt, report) {
 async function startup(opt, report) {
   const dir = workDir;
   const n = opt.startupWorkers;
-  const results = new Map(opt.managers.map((k) => [k, []]));
+  // fcgid both ways: n php-cgi processes it execs itself, and one php-cgi master
+  // forking n children (what spawn-fcgi -C and php-fpm do).
+  const entries = opt.managers.flatMap((kind) => [
+    { id: kind, kind, s: { workers: n } },
+    ...(kind === 'fcgid' ? [{ id: 'fcgid-master', kind, s: { workers: 1, children: n } }] : []),
+  ]);
+  const results = new Map(entries.map((e) => [e.id, []]));
   const node = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
@@ -603,29 +609,29 @@ async function startup(opt, report) {
   }
   const commands = new Map();
   for (let run = 0; run < opt.runs; run++) {
-    const order = opt.managers.map((_, i) => opt.managers[(i + run) % opt.managers.length]);
-    for (const kind of order) {
-      const name = `st-${kind}-${run}`;
+    const order = entries.map((_, i) => entries[(i + run) % entries.length]);
+    for (const { id, kind, s } of order) {
+      const name = `st-${id}-${run}`;
       const log = fcgidLog();
       const wall = Date.now();
       const t0 = performance.now();
-      const m = managers[kind].launch(dir, name, path.join(dir, `${name}.sock`), { workers: n, onStdout: log.onStdout }, opt);
-      commands.set(kind, m.command);
+      const m = managers[kind].launch(dir, name, path.join(dir, `${name}.sock`), { ...s, onStdout: log.onStdout }, opt);
+      commands.set(id, m.command);
       // Synchronous polling: the clock starts before spawn() returns, and nothing else runs meanwhile.
       const done = pollSync(() => acceptingWorkers(m.managerPid).length >= n || !procStat(m.managerPid) || null, 10000, STARTUP_POLL_MS);
       const ms = done ? done.at - t0 : NaN;
       if (!done || acceptingWorkers(m.managerPid).length < n) {
         await stop(m.entry);
-        throw new Error(`${kind}: ${n} workers not in accept() within 10 s:\n${m.entry.output}`);
+        throw new Error(`${id}: ${n} workers not in accept() within 10 s:\n${m.entry.output}`);
       }
       await sleep(50);
       const running = log.lines.find((l) => /^fcgid .* running/.test(l.msg ?? ''));
-      results.get(kind).push({ ms, logRunningMs: running?.time ? Date.parse(running.time) - wall : null });
+      results.get(id).push({ ms, logRunningMs: running?.time ? Date.parse(running.time) - wall : null });
       await stop(m.entry);
     }
   }
   for (const c of commands.values()) report.commands.push(c);
-  const summary = opt.managers.map((k) => {
+  const summary = entries.map(({ id: k }) => {
     const rs = results.get(k);
     return {
       kind: k,
@@ -633,7 +639,7 @@ async function startup(opt, report) {
       median: median(rs.map((r) => r.ms)),
       min: Math.min(...rs.map((r) => r.ms)),
       max: Math.max(...rs.map((r) => r.ms)),
-      logRunningMedian: k === 'fcgid' ? median(rs.map((r) => r.logRunningMs)) : null,
+      logRunningMedian: k.startsWith('fcgid') ? median(rs.map((r) => r.logRunningMs)) : null,
       runs: rs,
     };
   });
@@ -759,7 +765,7 @@ async function main() {
     throughput: opt.backends.length * (opt.warmup + opt.rounds * (opt.duration + 3)) + 90,
     recycle: 2 * opt.recycleSlices * (opt.recycleSlice + 3) + 60,
     respawn: opt.kills * 3 * 4 + 60,
-    startup: opt.runs * opt.managers.length * 4 + 60,
+    startup: opt.runs * (opt.managers.length + 1) * 4 + 60,
     idle: opt.idleSecs + 90,
   };
   const parts = { throughput, recycle, respawn, startup, idle };

@@ -10,10 +10,7 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { passedSockets, poolsToCreate } from '../supervisor/activation.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
-import { openListeners, type Listener } from '../supervisor/listeners.js';
-import { Registry, registryPath } from '../supervisor/registry.js';
 import { VERSION } from './version.js';
 
 export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
@@ -55,14 +52,6 @@ function makeLogger(pino: typeof import('pino').default, config: Config): Logger
 async function start(file: string): Promise<void> {
   const config = load(file);
   const closed = closeInheritedFds();
-  // Head start: with no leftover workers to sweep first, the listen helper boots
-  // while the rest of fcgid loads. Daemon.start() takes the result (or its error).
-  let early: Promise<Listener[]> | undefined;
-  if (Registry.leftovers(registryPath(config)).length === 0) {
-    const create = poolsToCreate(config.pools, passedSockets());
-    early = openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog })));
-    early.catch(() => {}); // observed by Daemon.start()
-  }
   const [{ default: pino }, { ControlServer }, { metricsServer }, { Daemon, StartError, settled, summary }, { Notifier }, { realHost }, { formatAddress, netOptions }] =
     await Promise.all([
       import('pino'),
@@ -80,9 +69,6 @@ async function start(file: string): Promise<void> {
   const refuse = async (message: string, code: number): Promise<never> => {
     log.error({ err: message }, `cannot start: ${message}`);
     process.stderr.write(`fcgid: ${message}\n`);
-    // Sockets opened ahead are closed and their files removed before exiting.
-    const { closeListener } = await import('../supervisor/listeners.js');
-    await early?.then((ls) => ls.forEach(closeListener), () => {});
     process.exit(code);
   };
   // The control socket first: if another fcgid runs this config, it answers
@@ -97,7 +83,7 @@ async function start(file: string): Promise<void> {
     daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
   });
   try {
-    await daemon.start(early);
+    await daemon.start();
   } catch (err) {
     await control.close();
     if (err instanceof StartError) await refuse(err.message, err.exitCode);

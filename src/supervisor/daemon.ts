@@ -11,7 +11,7 @@ import { formatAddress, type Address } from '../fastcgi/address.js';
 import { matchPassed, passedSockets, poolsToCreate, type PassedSocket } from './activation.js';
 import type { Host } from './host.js';
 import { resolveGroup, resolveIdentities, resolveUser, type Ids } from './identity.js';
-import { applySocketPermissions, closeListener, openListeners, somaxconn, type Listener } from './listeners.js';
+import { applySocketPermissions, closeListener, handOver, listenHere, openListeners, prepareTargets, somaxconn, type ListenTarget, type Listener } from './listeners.js';
 import { Logbook } from './logbook.js';
 import { Pool, type RestartOptions, type RestartResult } from './pool.js';
 import { Registry, registryPath, sweepLeftovers } from './registry.js';
@@ -131,28 +131,71 @@ export class Daemon {
     this.registry = new Registry(registryPath(config));
   }
 
-  /**
-   * `early`: the listeners of `poolsToCreate(...)`, already being opened by the
-   * caller while it loaded the rest of fcgid (a head start on the listen helper's
-   * boot); only given when no leftover workers need sweeping first.
-   */
-  async start(early?: Promise<Listener[]>): Promise<void> {
+  async start(): Promise<void> {
     let ids: Map<string, Ids>;
     try {
       ids = resolveIdentities(this.config.pools);
     } catch (err) {
-      // Sockets opened ahead for us are closed, their files removed: nothing is left behind.
-      await early?.then((ls) => ls.forEach(closeListener), () => {});
       throw new StartError((err as Error).message, 2);
     }
     Registry.ensureDir(this.registry.file);
     await sweepLeftovers(this.registry.file, this.host, this.log);
-    const listeners = await this.openFor(this.config.pools, early);
+    const listeners = this.passedFor(this.config.pools);
+    const create = poolsToCreate(this.config.pools, this.passed);
+    this.warnBacklog(create);
+    let targets: ListenTarget[];
+    try {
+      targets = await prepareTargets(create.map((p) => ({ address: p.listen, backlog: p.backlog })));
+    } catch (err) {
+      throw new StartError((err as Error).message);
+    }
+    // From here to the hand-overs, one tick: the sockets listen in this process
+    // and must not be polled here (listeners.ts).
+    let here: Listener[];
+    try {
+      here = listenHere(targets);
+      create.forEach((p, i) => listeners.set(p.name, here[i]!));
+    } catch (err) {
+      throw new StartError((err as Error).message);
+    }
+    try {
+      for (const p of create) this.applyPermissions(p);
+    } catch (err) {
+      for (const l of here) closeListener(l);
+      throw err;
+    }
     for (const p of this.config.pools) this.addPool(p, listeners.get(p.name)!, ids.get(p.name)!);
+    const back = create.map((p) => this.handOver(p, listeners.get(p.name)!));
+    // Running (and READY for systemd) once the daemon holds every socket again,
+    // able to start any worker; the first workers are up meanwhile.
+    await Promise.all(back);
+    if (this.state !== 'starting') return; // stopped meanwhile
     this.state = 'running';
     await this.syncWatchers();
     this.scanTimer = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
     this.scanTimer.unref();
+  }
+
+  /** A socket from listenHere(), its first workers spawned: to the helper and back (listeners.ts). */
+  private handOver(p: PoolConfig, listener: Listener): Promise<void> {
+    const name = p.name;
+    let done: () => void;
+    const back = new Promise<void>((resolve) => (done = resolve));
+    handOver(listener, p.backlog, p.socket_fd === 0, (l, err) => {
+      done();
+      if (this.listeners.get(name) !== l) return; // replaced or retired meanwhile (a reload)
+      if (err) {
+        // Cannot happen short of a broken install: the helper just ran as the
+        // listener. Without the socket no worker can start again, so stop.
+        this.log.error({ pool: name, err: err.message }, `pool ${name}: lost the listening socket (${err.message}); stopping`);
+        process.exitCode = 1;
+        this.stop('a lost socket');
+        return;
+      }
+      this.pools.get(name)?.setSocket(l.fd);
+    });
+    this.pools.get(name)!.setSocket(null);
+    return back;
   }
 
   /** One pass of the scoreboard, then idle_timeout: a busy worker silent that long is hung. */
@@ -161,7 +204,7 @@ export class Daemon {
     const probes = [...this.pools.values()].flatMap((pool) => {
       const listener = this.listeners.get(pool.name);
       const pids = pool.allSlots().flatMap((s) => (s.pid !== null && (s.state === 'running' || s.state === 'starting') ? [s.pid] : []));
-      return listener ? [{ name: pool.name, listenerFd: listener.fd, pids, memory: pool.config.max_memory > 0 }] : [];
+      return listener && listener.fd !== null ? [{ name: pool.name, listenerFd: listener.fd, workerFd: pool.config.socket_fd, pids, memory: pool.config.max_memory > 0 }] : [];
     });
     this.activity = this.scoreboard.scan(now, probes);
     for (const pool of this.pools.values()) {
@@ -346,7 +389,26 @@ export class Daemon {
     return [...this.pools.values(), ...[...this.retiring.values()].map((r) => r.pool)];
   }
 
-  private async openFor(pools: readonly PoolConfig[], early?: Promise<Listener[]>): Promise<Map<string, Listener>> {
+  /** The sockets systemd passed for these pools (socket activation); an error for a systemd:NAME it did not pass. */
+  private passedFor(pools: readonly PoolConfig[]): Map<string, Listener> {
+    const out = new Map<string, Listener>();
+    for (const p of pools) {
+      const given = matchPassed(p.listen, this.passed);
+      if (given) {
+        out.set(p.name, { address: given.address ?? p.listen, fd: given.fd, handle: null, owned: false });
+        this.log.info({ pool: p.name, fd: given.fd, name: given.name }, `pool ${p.name}: using the socket systemd passed as fd ${given.fd} (${given.name})`);
+      } else if (p.listen.kind === 'systemd') {
+        const names = this.passed.map((s) => s.name);
+        throw new StartError(
+          `pools.${p.name}.listen: systemd:${p.listen.name}, but systemd passed no socket of that name (${names.length ? `passed: ${names.join(', ')}` : 'none passed'}); check FileDescriptorName= in the .socket unit`,
+          2,
+        );
+      }
+    }
+    return out;
+  }
+
+  private warnBacklog(pools: readonly PoolConfig[]): void {
     const cap = somaxconn();
     for (const p of pools) {
       if (cap !== null && p.backlog > cap) {
@@ -356,25 +418,16 @@ export class Daemon {
         );
       }
     }
-    const out = new Map<string, Listener>();
-    for (const p of pools) {
-      const given = matchPassed(p.listen, this.passed);
-      if (given) {
-        out.set(p.name, { address: given.address ?? p.listen, fd: given.fd, handle: null, owned: false });
-        this.log.info({ pool: p.name, fd: given.fd, name: given.name }, `pool ${p.name}: using the socket systemd passed as fd ${given.fd} (${given.name})`);
-      } else if (p.listen.kind === 'systemd') {
-        const names = this.passed.map((s) => s.name);
-        early?.then((ls) => ls.forEach(closeListener), () => {});
-        throw new StartError(
-          `pools.${p.name}.listen: systemd:${p.listen.name}, but systemd passed no socket of that name (${names.length ? `passed: ${names.join(', ')}` : 'none passed'}); check FileDescriptorName= in the .socket unit`,
-          2,
-        );
-      }
-    }
+  }
+
+  /** Listeners for pools added or moved by a reload, created by the listen helper. */
+  private async openFor(pools: readonly PoolConfig[]): Promise<Map<string, Listener>> {
+    const out = this.passedFor(pools);
     const create = poolsToCreate(pools, this.passed);
+    this.warnBacklog(create);
     let listeners: Listener[];
     try {
-      listeners = await (early ?? openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog }))));
+      listeners = await openListeners(create.map((p) => ({ address: p.listen, backlog: p.backlog })));
     } catch (err) {
       throw new StartError((err as Error).message);
     }

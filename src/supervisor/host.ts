@@ -33,6 +33,8 @@ export interface Host {
   spawn(spec: SpawnSpec, events: ChildEvents): number | null;
   /** Signal a whole process group (the worker leads its own). */
   killGroup(pid: number, signal: NodeJS.Signals): void;
+  /** Signal what is left of a process group whose leader is gone; false when nothing is left. */
+  signalGroup(pgid: number, signal: NodeJS.Signals): boolean;
   /** Signal one process (a child of a forking worker); a process already gone is no error. */
   kill(pid: number, signal: NodeJS.Signals): void;
   /** The process's start time, which with its pid names it for good; null once it is gone. */

@@ -1,6 +1,8 @@
-// A short-lived helper that creates one listening socket for the daemon
-// (DESIGN.md §5, "the daemon must never accept on the shared socket"). It
-// listens, sends the raw handle back over IPC, and exits within the same tick,
+// A short-lived helper that gets one listening socket to the daemon as a raw
+// descriptor (DESIGN.md §5, "the daemon must never accept on the shared
+// socket"): it listens on an address, or on a socket the daemon gave it as
+// fd 4 (listeners.ts, handOver; listen(2) again only sets the backlog), sends
+// the raw handle back over IPC, and exits within the same tick,
 // so its event loop never polls the socket and no connection can be accepted
 // here. The daemon then holds a plain descriptor that no libuv watcher of its
 // own polls.
@@ -12,6 +14,9 @@
 import net from 'node:net';
 
 interface Target {
+  fd?: number;
+  /** The socket is fd 0 of live libfcgi workers: keep it blocking (see below). */
+  blocking?: boolean;
   path?: string;
   host?: string;
   port?: number;
@@ -30,6 +35,10 @@ server.once('error', (err: NodeJS.ErrnoException) => {
   process.exit(0);
 });
 server.once('listening', () => {
+  // Opening a libuv handle on the daemon's socket set O_NONBLOCK on the
+  // description its workers share; a libfcgi worker whose accept() now saw
+  // EAGAIN would exit (DESIGN.md §5). Clear it in the same tick.
+  if (target.blocking) (server as unknown as { _handle: { setBlocking(on: boolean): number } })._handle.setBlocking(true);
   send({ ok: true }, (server as unknown as { _handle: net.Server })._handle);
   // Exit before the event loop polls anything. The handle is already on its way
   // (the IPC write is attempted synchronously); if it were not, the daemon
@@ -37,7 +46,9 @@ server.once('listening', () => {
   process.exit(0);
 });
 server.listen(
-  target.path !== undefined
-    ? { path: target.path, backlog: target.backlog }
-    : { host: target.host, port: target.port, backlog: target.backlog },
+  target.fd !== undefined
+    ? { fd: target.fd, backlog: target.backlog }
+    : target.path !== undefined
+      ? { path: target.path, backlog: target.backlog }
+      : { host: target.host, port: target.port, backlog: target.backlog },
 );

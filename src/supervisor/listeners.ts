@@ -1,11 +1,21 @@
-// The pools' listening sockets, created for the daemon by listen-helper.ts so
-// that the daemon holds bare descriptors it never polls (DESIGN.md §5). Also
-// the unix-socket file chores: refuse a live socket, replace a stale one, apply
-// mode and owner, remove the file at exit.
+// The pools' listening sockets, held by the daemon as bare descriptors that no
+// libuv watcher of its own polls (DESIGN.md §5: a polled socket would have its
+// connections stolen by the daemon). Two ways to get one:
+//  - at start-up, listenHere() listens in this process and the first workers are
+//    spawned on it in the same tick, before the event loop could poll it; then
+//    handOver() gives it to listen-helper.ts, closes the daemon's handle and gets
+//    the socket back, unpolled, over IPC (about 100 ms later). Nothing waits on
+//    a second Node process before the first workers start.
+//  - on a reload, openListeners() has the helper create the socket and send it.
+// Also the unix-socket file chores: refuse a live socket, replace a stale one,
+// apply mode and owner, remove the file at exit.
 
-import { fork } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { chmodSync, chownSync, closeSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { formatAddress, netOptions, type Address } from '../fastcgi/address.js';
 import { socketFileState } from '../fastcgi/unix-socket.js';
@@ -15,21 +25,144 @@ export class ListenError extends Error {
   readonly code = 'FCGID_LISTEN_FAILED';
 }
 
+type Handle = { fd: number; close(): void };
+
 export interface Listener {
   address: Address;
-  fd: number;
+  /** The daemon's descriptor; null while the socket is away with the listen helper (handOver). */
+  fd: number | null;
   /** The raw libuv handle that keeps the descriptor open; null for a socket systemd passed. */
-  handle: { fd: number; close(): void } | null;
+  handle: Handle | null;
   /** fcgid created it, so fcgid removes its file at the end; false for systemd's sockets. */
   owned: boolean;
+  /** Closed while away with the helper: the helper is killed, and a handle that comes back anyway is closed. */
+  closed?: boolean;
+  /** The helper that has the socket meanwhile. */
+  helper?: ChildProcess;
+}
+
+export interface ListenTarget {
+  address: Address;
+  backlog: number;
+}
+
+/**
+ * What listenHere() needs done first, off the tick that listens: unix paths
+ * checked (a live socket refused, a stale one removed), host names resolved.
+ */
+export async function prepareTargets(targets: readonly ListenTarget[]): Promise<ListenTarget[]> {
+  const out: ListenTarget[] = [];
+  for (const t of targets) {
+    if (t.address.kind === 'unix') await prepareUnixPath(t.address.path);
+    if (t.address.kind !== 'tcp' || net.isIP(t.address.host) !== 0) {
+      out.push(t);
+      continue;
+    }
+    try {
+      const { address } = await lookup(t.address.host);
+      out.push({ ...t, address: { ...t.address, host: address } });
+    } catch (err) {
+      throw new ListenError(`cannot listen on ${formatAddress(t.address)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (the host name does not resolve)`);
+    }
+  }
+  return out;
+}
+
+/** Node's own synchronous bind (what cluster uses): a handle, or a negative errno. */
+const createServerHandle = (net as unknown as { _createServerHandle(address: string, port: number, addressType: number): (Handle & { listen(backlog: number): number }) | number })._createServerHandle;
+
+/**
+ * Listen on every (prepared) target in this process, synchronously. The handles
+ * listen but are not polled until this tick ends, so the caller must spawn the
+ * first workers on them and handOver() them before returning to the event
+ * loop. On a failure everything opened here is closed again.
+ */
+export function listenHere(targets: readonly ListenTarget[]): Listener[] {
+  const out: Listener[] = [];
+  for (const t of targets) {
+    const a = t.address;
+    let code: string | null = null;
+    const handle = a.kind === 'unix' ? createServerHandle(a.path, -1, -1) : a.kind === 'tcp' ? createServerHandle(a.host, a.port, net.isIP(a.host)) : null;
+    if (handle === null) code = 'EINVAL';
+    else if (typeof handle === 'number') code = getSystemErrorName(handle);
+    else {
+      const err = handle.listen(t.backlog);
+      if (err < 0) {
+        code = getSystemErrorName(err);
+        handle.close();
+      }
+    }
+    if (code !== null) {
+      for (const l of out) closeListener(l);
+      throw new ListenError(`cannot listen on ${formatAddress(a)}: ${code}${listenHint(code)}`);
+    }
+    const h = handle as Handle;
+    out.push({ address: a, fd: h.fd, handle: h, owned: true });
+  }
+  return out;
+}
+
+/**
+ * Give a socket from listenHere() to the listen helper and close the daemon's
+ * handle, in the tick that opened it; the helper sends it straight back, a
+ * descriptor no watcher here polls. Until then `fd` is null (spawns wait).
+ * `blocking`: the workers take it on fd 0 (libfcgi programs): the helper's
+ * handle sets O_NONBLOCK on the shared description, so it clears it again at
+ * once (DESIGN.md §5); Node workers on fd 3 keep it non-blocking.
+ * `back` is called with the listener once its fd is set again (or once it
+ * settled after closeListener), or with an error if the helper failed (the
+ * daemon can then start no more workers on it).
+ */
+export function handOver(listener: Listener, backlog: number, blocking: boolean, back: (l: Listener, err?: ListenError) => void): void {
+  const handle = listener.handle!;
+  const where = formatAddress(listener.address);
+  runHelper({ fd: HELPER_FD, backlog, blocking }, where, handle.fd, (child) => (listener.helper = child)).then(
+    (h) => {
+      listener.helper = undefined;
+      if (listener.closed) h.close();
+      else {
+        listener.handle = h;
+        listener.fd = h.fd;
+      }
+      back(listener);
+    },
+    (err: ListenError) => {
+      listener.helper = undefined;
+      back(listener, listener.closed ? undefined : err);
+    },
+  );
+  listener.fd = null;
+  listener.handle = null;
+  closeKeepingPath(listener.address, handle);
+}
+
+/**
+ * Close a handle bound here without losing its unix socket file: libuv unlinks
+ * the path it bound when the handle closes, so the file steps aside for those
+ * few microseconds (a connect() then would see ENOENT; this runs once, at start-up).
+ */
+function closeKeepingPath(address: Address, handle: Handle): void {
+  if (address.kind !== 'unix') return handle.close();
+  const aside = join(dirname(address.path), `.fcgid-${process.pid}-${Date.now()}`);
+  renameSync(address.path, aside);
+  try {
+    handle.close();
+  } finally {
+    renameSync(aside, address.path);
+  }
 }
 
 const HELPER = fileURLToPath(new URL('./listen-helper.js', import.meta.url));
 
 /** Create every listener, one helper per socket (see listen-helper.ts); all or nothing. */
-export async function openListeners(targets: Array<{ address: Address; backlog: number }>): Promise<Listener[]> {
+export async function openListeners(targets: ListenTarget[]): Promise<Listener[]> {
   for (const t of targets) if (t.address.kind === 'unix') await prepareUnixPath(t.address.path);
-  const results = await Promise.allSettled(targets.map((t) => openListener(t)));
+  const results = await Promise.allSettled(
+    targets.map(async (t): Promise<Listener> => {
+      const handle = await runHelper({ ...netOptions(t.address), backlog: t.backlog }, formatAddress(t.address), null);
+      return { address: t.address, fd: handle.fd, handle, owned: true };
+    }),
+  );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     // Leave nothing behind: close what was opened and remove its socket file.
@@ -39,17 +172,22 @@ export async function openListeners(targets: Array<{ address: Address; backlog: 
   return results.map((r) => (r as PromiseFulfilledResult<Listener>).value);
 }
 
-function openListener(target: { address: Address; backlog: number }): Promise<Listener> {
-  const where = formatAddress(target.address);
+/** Where the helper finds a socket handed over to it. */
+const HELPER_FD = 4;
+
+/** Run listen-helper.ts for one socket: it listens (on `wire`'s address, or on the socket given as `give`) and sends the handle back. */
+function runHelper(wire: object, where: string, give: number | null, started: (child: ChildProcess) => void = () => {}): Promise<Handle> {
   return new Promise((resolve, reject) => {
-    const wire = { ...netOptions(target.address), backlog: target.backlog };
-    let handle: Listener['handle'] | undefined;
+    let handle: Handle | undefined;
     let error: ListenError | null = null;
     let stderr = '';
-    const child = fork(HELPER, [JSON.stringify(wire)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    const stdio: Array<'ignore' | 'pipe' | 'ipc' | number> = ['ignore', 'ignore', 'pipe', 'ipc'];
+    if (give !== null) stdio.push(give);
+    const child = fork(HELPER, [JSON.stringify(wire)], { stdio, execArgv: [] });
+    started(child);
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('message', (msg: { ok: boolean; code?: string }, h: unknown) => {
-      if (msg.ok) handle = h as Listener['handle'];
+      if (msg.ok) handle = h as Handle;
       else error = new ListenError(`cannot listen on ${where}: ${msg.code}${listenHint(msg.code)}`);
     });
     child.on('error', (err) => reject(new ListenError(`cannot start the listen helper: ${err.message}`)));
@@ -62,7 +200,7 @@ function openListener(target: { address: Address; backlog: number }): Promise<Li
         handle?.close();
         return reject(error);
       }
-      resolve({ address: target.address, fd: handle!.fd, handle: handle!, owned: true });
+      resolve(handle!);
     });
   });
 }
@@ -98,7 +236,10 @@ export function applySocketPermissions(path: string, mode: number | null, uid: n
 
 export function closeListener(l: Listener): void {
   if (l.handle) l.handle.close();
-  else {
+  else if (l.fd === null) {
+    l.closed = true;
+    l.helper?.kill('SIGKILL');
+  } else {
     try {
       closeSync(l.fd);
     } catch {

@@ -48,13 +48,14 @@ export class Pool {
   private waiters: Array<(r: RestartResult) => void> = [];
   private readonly host: Host;
   private readonly observer: SlotObserver;
-  private socketFd: number;
+  /** null while the socket is away with the listen helper (listeners.ts, handOver): spawns wait. */
+  private socketFd: number | null;
   private baseEnv: Record<string, string>;
   private readonly env: PoolEnv;
   /** Children of masters being stopped one by one (stopChild), so a scan does not stop them twice. */
   private readonly stoppingChildren = new Set<number>();
 
-  constructor(config: PoolConfig, socketFd: number, host: Host, observer: SlotObserver, env: PoolEnv) {
+  constructor(config: PoolConfig, socketFd: number | null, host: Host, observer: SlotObserver, env: PoolEnv) {
     this.config = config;
     this.configured = config.workers;
     this.socketFd = socketFd;
@@ -235,10 +236,15 @@ export class Pool {
   }
 
   /** Use a new config from now on (reload): new workers get it; running ones keep theirs until replaced. */
-  adopt(config: PoolConfig, socketFd: number): void {
+  adopt(config: PoolConfig, socketFd: number | null): void {
     this.config = config;
     this.socketFd = socketFd;
     this.baseEnv = buildEnv(config, this.env.base);
+  }
+
+  /** The pool's socket is back from the listen helper (or away again: null). */
+  setSocket(fd: number | null): void {
+    this.socketFd = fd;
   }
 
   /** Every slot with a process, replacements included. */
@@ -270,7 +276,8 @@ export class Pool {
     return slot;
   }
 
-  private spec(slot: Slot): SpawnSpec {
+  private spec(slot: Slot): SpawnSpec | null {
+    if (this.socketFd === null) return null;
     const env = { ...this.baseEnv, FCGID_WORKER: String(slot.index) };
     return {
       command: this.config.command,

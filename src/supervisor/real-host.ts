@@ -84,6 +84,14 @@ export const realHost: Host = {
       }
     }
   },
+  signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+    try {
+      process.kill(-pgid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  },
   kill(pid: number, signal: NodeJS.Signals): void {
     try {
       process.kill(pid, signal);

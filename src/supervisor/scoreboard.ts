@@ -65,6 +65,8 @@ export interface PoolProbe {
   name: string;
   /** The daemon's descriptor of the pool's listening socket. */
   listenerFd: number;
+  /** Where the workers have it (socket_fd): a child holding it there is a server its worker forked. */
+  workerFd: number;
   pids: readonly number[];
   /** Read each worker's RSS too (max_memory is set). */
   memory: boolean;
@@ -122,7 +124,7 @@ export class Scoreboard {
       let blind = 0;
       for (const pid of pool.pids) {
         try {
-          workers.set(pid, this.observeTree(pid, conns, left, now, pool.memory, seen));
+          workers.set(pid, this.observeTree(pid, { listener, fd: pool.workerFd }, conns, left, now, pool.memory, seen));
         } catch (err) {
           if (!(err instanceof ProcAccessError)) throw err;
           blind++;
@@ -135,13 +137,25 @@ export class Scoreboard {
   }
 
   /** A worker, or a master and the servers it forked (see the top of this file). */
-  private observeTree(pid: number, conns: ReadonlySet<number>, left: { count: number }, now: number, memory: boolean, seen: Set<number>): WorkerActivity {
+  private observeTree(
+    pid: number,
+    socket: { listener: number; fd: number },
+    conns: ReadonlySet<number>,
+    left: { count: number },
+    now: number,
+    memory: boolean,
+    seen: Set<number>,
+  ): WorkerActivity {
     seen.add(pid);
     const own = this.observe(pid, conns, left, now, memory);
     const processes: ProcessActivity[] = [];
     const walk = (parent: number, depth: number): void => {
       for (const child of childPids(parent)) {
         if (processes.length >= TREE_SIZE) return;
+        // Only a child that holds the listening socket where its worker got it
+        // serves; a CGI script fcgiwrap runs, or a program a PHP script runs,
+        // is part of its parent's request, not a server of its own.
+        if (socketInode(socket.fd, child) !== socket.listener) continue;
         seen.add(child);
         const grand = depth < TREE_DEPTH ? childPids(child) : [];
         const a = this.observe(child, conns, left, now, memory);
@@ -194,7 +208,8 @@ function summarize(own: WorkerActivity, processes: ProcessActivity[]): WorkerAct
   const same = processes.filter((p) => p.activity === activity);
   return {
     activity,
-    since: Math.min(...same.map((p) => p.since)),
+    // Busy since the longest-busy server; idle only since the last one became idle (spare_idle_timeout).
+    since: activity === 'idle' ? Math.max(...same.map((p) => p.since)) : Math.min(...same.map((p) => p.since)),
     lastProgress: Math.max(...same.map((p) => p.lastProgress)),
     eventLoop: same.some((p) => p.eventLoop),
     connections: processes.reduce((n, p) => n + p.connections, 0),

@@ -45,6 +45,9 @@ export interface SlotObserver {
 
 export const TAIL_LINES = 20;
 
+/** How often a slot looks again for its pool's socket while the listen helper has it. */
+export const SOCKET_WAIT_MS = 10;
+
 /** A clean exit at least this long after the spawn is a recycle even before start_secs. */
 export const RECYCLE_FLOOR_MS = 50;
 
@@ -84,7 +87,8 @@ export class Slot {
     private readonly pool: PoolConfig,
     private readonly host: Host,
     private readonly observer: SlotObserver,
-    private readonly specFor: (slot: Slot) => SpawnSpec,
+    /** null: the pool's socket is not in hand yet (the first ~100 ms after start-up; listeners.ts). */
+    private readonly specFor: (slot: Slot) => SpawnSpec | null,
   ) {
     this.index = index;
     this.since = host.now();
@@ -102,13 +106,20 @@ export class Slot {
 
   spawn(): void {
     this.cancelTimer();
+    const spec = this.specFor(this);
+    if (spec === null) {
+      // Wait in backoff, counting no failure, until the socket is back.
+      this.changeState('backoff');
+      this.timer = this.host.setTimer(SOCKET_WAIT_MS, () => this.handle({ type: 'retry' }));
+      return;
+    }
     this.stopRequested = false;
     this.stopCause = null;
     const now = this.host.now();
     this.startedAt = now;
     const generation = ++this.generation;
     let pid: number | null = null;
-    pid = this.host.spawn(this.specFor(this), {
+    pid = this.host.spawn(spec, {
       // A failed spawn reports on the next tick; by then a stop and a start may
       // have spawned a new worker, which that report must not end.
       onExit: (code, signal, error) => {
@@ -200,6 +211,7 @@ export class Slot {
     const pid = this.pid;
     this.pid = null;
     this.observer.exited(this);
+    if (pid !== null) this.stopStragglers(pid, reason);
 
     const how = event.error
       ? `could not start (${event.error.message})`
@@ -251,6 +263,28 @@ export class Slot {
     this.observer.log(reason === 'crashed' ? 'warn' : 'info', fields, `${what}; restarting now`);
     this.restarts++;
     this.spawn();
+  }
+
+  /**
+   * Processes left in the worker's group after it ended (a php-cgi master's
+   * children when the master was SIGKILLed) would go on accepting, unsupervised,
+   * next to the replacement: they get stop_signal, then SIGKILL after
+   * stop_timeout, as a stop would have done. The group id is the dead worker's
+   * pid, which no new process can take while the group has members; a process
+   * holding that pid later is a new one, and is spared.
+   */
+  private stopStragglers(pgid: number, reason: ExitReason): void {
+    const signal = this.pool.stop_signal;
+    if (!this.host.signalGroup(pgid, signal)) return;
+    const expected = reason === 'stopped by fcgid' || reason === 'hung' || reason === 'recycled';
+    this.observer.log(
+      expected ? 'info' : 'warn',
+      { slot: this.label, pgid },
+      `worker ${this.label}: processes of its process group ${pgid} outlived it; sending them ${signal} (SIGKILL after ${fmtMs(this.pool.stop_timeout)})`,
+    );
+    this.host.setTimer(this.pool.stop_timeout, () => {
+      if (this.host.processStart(pgid) === null) this.host.signalGroup(pgid, 'SIGKILL');
+    });
   }
 
   toExited(): void {

@@ -77,6 +77,16 @@ export class FakeHost implements Host {
     this.kills.push({ pid, signal });
   }
 
+  /** Process groups that still have members after their leader exited (a master's orphaned children). */
+  readonly stragglers = new Set<number>();
+  readonly groupSignals: Array<{ pgid: number; signal: NodeJS.Signals }> = [];
+
+  signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+    if (!this.stragglers.has(pgid)) return false;
+    this.groupSignals.push({ pgid, signal });
+    return true;
+  }
+
   kill(pid: number, signal: NodeJS.Signals): void {
     this.processKills.push({ pid, signal });
   }

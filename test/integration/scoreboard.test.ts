@@ -24,6 +24,7 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/scoreboard/', import.meta.ur
 const PID_PHP = fileURLToPath(new URL('../fixtures/daemon/pid.php', import.meta.url));
 const HANG_PHP = join(FIXTURES, 'hang.php');
 const FIFO_PHP = join(FIXTURES, 'fifo.php');
+const FIFO_CGI = join(FIXTURES, 'fifo.sh');
 const STREAM_PHP = join(FIXTURES, 'stream.php');
 const BLOCK_PY = join(FIXTURES, 'block.py');
 const HOLDER = join(FIXTURES, 'holder.mjs');
@@ -127,7 +128,7 @@ async function expectHungAndReplaced(d: Fcgid, pool: string, pid: number, from: 
 // ---------------------------------------------------------------------------
 // php-cgi pools (and one Node pool) on one daemon.
 
-describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle_timeout with php-cgi and a Node worker', () => {
+describe.skipIf(missingPeers('php-cgi', 'fcgiwrap', 'mkfifo') !== null)('scoreboard and idle_timeout with php-cgi, fcgiwrap and a Node worker', () => {
   const processes = new Processes();
   let scratch: Scratch;
   let d: Fcgid;
@@ -156,6 +157,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
         tcp6: phpPool(`tcp://[::1]:${tcpPorts.tcp6}`, { workers: 1 }),
         unixq: phpPool(sock('unixq'), { workers: 1 }),
         // One php-cgi master forking 3 children, as spawn-fcgi -C 3 runs it.
+        cgi: { command: ['fcgiwrap'], listen: sock('cgi'), workers: 2, start_secs: '300ms' },
         forked: phpPool(sock('forked'), { workers: 1, idle_timeout: '2s', stop_timeout: '1s', env: { PHP_FCGI_CHILDREN: '3' } }),
         holder: {
           command: [process.execPath, HOLDER],
@@ -170,7 +172,7 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     });
     d = new Fcgid(processes, config);
     await Promise.all(
-      ['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'unixq', 'forked', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6', 'unixq', 'forked'].includes(p) ? 1 : 2)),
+      ['hang', 'stream', 'idle', 'counts', 'tcp', 'tcp6', 'unixq', 'cgi', 'forked', 'holder'].map((p) => d.waitForRunning(p, ['stream', 'tcp', 'tcp6', 'unixq', 'forked'].includes(p) ? 1 : 2)),
     );
   });
 
@@ -315,6 +317,20 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     expect(slotWithPid(idle, pid).restarts).toBe(0);
   });
 
+  it('fcgiwrap running a CGI script for a request is one busy worker, not a master: the script (its child, not holding the socket) is no server', async () => {
+    const fifo = mkfifo(scratch.path('cgi.fifo'));
+    const pidFile = scratch.path('cgi.pid');
+    const held = fastcgi(sock('cgi'), FIFO_CGI, { PIDFILE: pidFile, FIFO: fifo });
+    const script = await pidFrom(pidFile);
+    await poll('the cgi pool showing one busy worker', async () => (await poolStatus(ctl, 'cgi')).workers.busy === 1);
+    const pool = poolOf(await fcgictlStatus(processes, ctl), 'cgi');
+    expect(pool.workers).toMatchObject({ running: 2, busy: 1, idle: 1 });
+    expect(pool.slots.map((s) => s.processes)).toEqual([undefined, undefined]);
+    expect(pool.slots.map((s) => s.pid)).not.toContain(script);
+    await release(fifo, 'go');
+    expect((await held).body).toBe(`pid ${script}\ngot go\n`);
+  });
+
   /** The forked pool's master slot once a scan has seen its 3 children; their pids. */
   async function forkedChildren(): Promise<{ master: number; children: number[] }> {
     const slot = await poll('the php-cgi master\'s 3 children in status', async () => {
@@ -385,6 +401,21 @@ describe.skipIf(missingPeers('php-cgi', 'mkfifo') !== null)('scoreboard and idle
     expect(d.lines.slice(from).filter((l) => l.pool === 'forked' && l.pid === master && typeof l.uptime_ms === 'number')).toEqual([]);
     const r = await fastcgi(sock('forked'), PID_PHP);
     expect(after.children).toContain(pidIn(r.body));
+  });
+
+  it('the master SIGKILLed: its orphaned children are stopped (they would go on accepting unsupervised), and the new master\'s children serve', async () => {
+    const { master, children } = await forkedChildren();
+    const from = d.mark();
+    process.kill(master, 'SIGKILL');
+    const line = await d.waitForLog((l) => l.pool === 'forked' && l.pgid === master, from);
+    expect(line.level).toBe(LEVEL.warn);
+    expect(line.msg).toBe(`worker forked/0: processes of its process group ${master} outlived it; sending them SIGTERM (SIGKILL after 1.0s)`);
+    await poll('the old children gone', () => children.every((c) => !isRunning(c)));
+    const after = await forkedChildren();
+    expect(after.master).not.toBe(master);
+    for (const c of after.children) expect(children).not.toContain(c);
+    const served = await Promise.all([1, 2, 3].map(() => fastcgi(sock('forked'), PID_PHP)));
+    for (const r of served) expect(after.children).toContain(pidIn(r.body));
   });
 
   /**

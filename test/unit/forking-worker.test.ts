@@ -92,4 +92,34 @@ describe('a forking worker under the scan policies', () => {
     expect(host.spawnCount).toBe(1);
     expect(pool.slots[0]!.pid).toBe(master);
   });
+
+  it('a worker that dies leaving processes in its group (a SIGKILLed master\'s children): they get stop_signal, then SIGKILL after stop_timeout unless a new process holds the old pid; an empty group gets nothing', () => {
+    const { host, obs, pool, master } = setup({});
+    host.stragglers.add(master);
+    host.exit(master, null, 'SIGKILL');
+    expect(host.groupSignals).toEqual([{ pgid: master, signal: 'SIGTERM' }]);
+    const line = obs.logs.find((l) => l.fields.pgid === master)!;
+    expect(line.level).toBe('warn');
+    expect(line.message).toBe(`worker app/0: processes of its process group ${master} outlived it; sending them SIGTERM (SIGKILL after 10.0s)`);
+    // The slot's worker was started under the default stop_timeout (10 s).
+    host.advance(10_000);
+    expect(host.groupSignals).toEqual([
+      { pgid: master, signal: 'SIGTERM' },
+      { pgid: master, signal: 'SIGKILL' },
+    ]);
+
+    // The replacement dies too, alone: nothing to signal.
+    const next = pool.slots[0]!.pid!;
+    expect(next).not.toBe(master);
+    host.exit(next, 1, null);
+    expect(host.groupSignals).toHaveLength(2);
+
+    // A group whose old pid went to a new process by the time SIGKILL is due is spared.
+    const third = pool.slots[0]!.pid ?? (host.advance(5000), pool.slots[0]!.pid!);
+    host.stragglers.add(third);
+    host.exit(third, null, 'SIGKILL');
+    host.started.set(third, 'a new process');
+    host.advance(10_000);
+    expect(host.groupSignals.filter((g) => g.pgid === third)).toEqual([{ pgid: third, signal: 'SIGTERM' }]);
+  });
 });
