@@ -624,8 +624,13 @@ async function startup(opt, report) {
         await stop(m.entry);
         throw new Error(`${id}: ${n} workers not in accept() within 10 s:\n${m.entry.output}`);
       }
+      // fcgid logs "running" once it holds its sockets again (after the listen helper's round trip).
+      let running;
+      for (let waited = 0; kind === 'fcgid' && !running && waited < 2000; waited += 10) {
+        running = log.lines.find((l) => /^fcgid .* running/.test(l.msg ?? ''));
+        if (!running) await sleep(10);
+      }
       await sleep(50);
-      const running = log.lines.find((l) => /^fcgid .* running/.test(l.msg ?? ''));
       results.get(id).push({ ms, logRunningMs: running?.time ? Date.parse(running.time) - wall : null });
       await stop(m.entry);
     }

@@ -2,9 +2,8 @@
 // systemd wants it); `check` validates a config and prints it resolved.
 // Exit statuses are documented in docs/operations.md.
 
-// Start-up time matters (a restart waits on it): only what `start` needs before
-// the sockets exist is imported up front; the rest loads while the listen helper
-// boots (see start()).
+// Start-up time matters (a restart waits on it): what only `start` needs is
+// imported in start(), and `check` imports its YAML printer itself.
 import { Command } from 'commander';
 import type http from 'node:http';
 import type { Logger } from 'pino';
