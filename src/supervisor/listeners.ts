@@ -144,11 +144,18 @@ export function handOver(listener: Listener, backlog: number, blocking: boolean,
 function closeKeepingPath(address: Address, handle: Handle): void {
   if (address.kind !== 'unix') return handle.close();
   const aside = join(dirname(address.path), `.fcgid-${process.pid}-${Date.now()}`);
-  renameSync(address.path, aside);
   try {
-    handle.close();
-  } finally {
+    renameSync(address.path, aside);
+  } catch {
+    // Not there to keep (removed by someone else): close all the same, never
+    // throw here with workers already started.
+    return handle.close();
+  }
+  handle.close();
+  try {
     renameSync(aside, address.path);
+  } catch {
+    // The directory changed under us; the socket still serves its workers.
   }
 }
 
