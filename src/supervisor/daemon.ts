@@ -177,25 +177,21 @@ export class Daemon {
   }
 
   /** A socket from listenHere(), its first workers spawned: to the helper and back (listeners.ts). */
-  private handOver(p: PoolConfig, listener: Listener): Promise<void> {
-    const name = p.name;
-    let done: () => void;
-    const back = new Promise<void>((resolve) => (done = resolve));
-    handOver(listener, p.backlog, p.socket_fd === 0, (l, err) => {
-      done();
-      if (this.listeners.get(name) !== l) return; // replaced or retired meanwhile (a reload)
-      if (err) {
-        // Cannot happen short of a broken install: the helper just ran as the
-        // listener. Without the socket no worker can start again, so stop.
-        this.log.error({ pool: name, err: err.message }, `pool ${name}: lost the listening socket (${err.message}); stopping`);
-        process.exitCode = 1;
-        this.stop('a lost socket');
-        return;
-      }
-      this.pools.get(name)?.setSocket(l.fd);
-    });
-    this.pools.get(name)!.setSocket(null);
-    return back;
+  private async handOver(p: PoolConfig, listener: Listener): Promise<void> {
+    const pool = this.pools.get(p.name)!;
+    const back = handOver(listener, p.backlog, p.socket_fd === 0);
+    pool.setSocket(null); // before the first await: still the tick that listened
+    const err = await back;
+    if (this.listeners.get(p.name) !== listener) return; // replaced or retired meanwhile (a reload, a stop)
+    if (err) {
+      // Cannot happen short of a broken install: the helper just ran as the
+      // listener. Without the socket no worker can start again, so stop.
+      this.log.error({ pool: p.name, err: err.message }, `pool ${p.name}: lost the listening socket (${err.message}); stopping`);
+      process.exitCode = 1;
+      this.stop('a lost socket');
+      return;
+    }
+    pool.setSocket(listener.fd);
   }
 
   /** One pass of the scoreboard, then idle_timeout: a busy worker silent that long is hung. */

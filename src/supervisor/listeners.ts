@@ -109,14 +109,14 @@ export function listenHere(targets: readonly ListenTarget[]): Listener[] {
  * `blocking`: the workers take it on fd 0 (libfcgi programs): the helper's
  * handle sets O_NONBLOCK on the shared description, so it clears it again at
  * once (DESIGN.md §5); Node workers on fd 3 keep it non-blocking.
- * `back` is called with the listener once its fd is set again (or once it
- * settled after closeListener), or with an error if the helper failed (the
- * daemon can then start no more workers on it).
+ * Settles once its fd is set again (or the helper is done after a
+ * closeListener): null, or the error if the helper failed (the daemon can
+ * then start no more workers on it).
  */
-export function handOver(listener: Listener, backlog: number, blocking: boolean, back: (l: Listener, err?: ListenError) => void): void {
+export function handOver(listener: Listener, backlog: number, blocking: boolean): Promise<ListenError | null> {
   const handle = listener.handle!;
   const where = formatAddress(listener.address);
-  runHelper({ fd: HELPER_FD, backlog, blocking }, where, handle.fd, (child) => (listener.helper = child)).then(
+  const back = runHelper({ fd: HELPER_FD, backlog, blocking }, where, handle.fd, (child) => (listener.helper = child)).then(
     (h) => {
       listener.helper = undefined;
       if (listener.closed) h.close();
@@ -124,16 +124,17 @@ export function handOver(listener: Listener, backlog: number, blocking: boolean,
         listener.handle = h;
         listener.fd = h.fd;
       }
-      back(listener);
+      return null;
     },
     (err: ListenError) => {
       listener.helper = undefined;
-      back(listener, listener.closed ? undefined : err);
+      return listener.closed ? null : err;
     },
   );
   listener.fd = null;
   listener.handle = null;
   closeKeepingPath(listener.address, handle);
+  return back;
 }
 
 /**

@@ -149,8 +149,8 @@ export class Scoreboard {
     seen.add(pid);
     const own = this.observe(pid, conns, left, now, memory);
     const processes: ProcessActivity[] = [];
-    const walk = (parent: number, depth: number): void => {
-      for (const child of childPids(parent)) {
+    const walk = (children: number[], depth: number): void => {
+      for (const child of children) {
         if (processes.length >= TREE_SIZE) return;
         // Only a child that holds the listening socket where its worker got it
         // serves; a CGI script fcgiwrap runs, or a program a PHP script runs,
@@ -161,10 +161,10 @@ export class Scoreboard {
         const a = this.observe(child, conns, left, now, memory);
         // A child that forks in turn (a wrapper script's php-cgi) is a master too.
         if (grand.length === 0 || a.activity !== 'idle') processes.push({ pid: child, ...a });
-        if (grand.length > 0) walk(child, depth + 1);
+        if (grand.length > 0) walk(grand, depth + 1);
       }
     };
-    walk(pid, 1);
+    walk(childPids(pid), 1);
     if (processes.length === 0) return own;
     if (own.activity !== 'idle') processes.unshift({ pid, ...own });
     return summarize(own, processes);
