@@ -10,6 +10,7 @@ import type { FastCGIError } from '../fastcgi/errors.js';
 import type { LogEntry } from '../supervisor/logbook.js';
 import type { DaemonStatus } from '../supervisor/status.js';
 import { renderStatus } from './format.js';
+import type { Main } from './launch.cjs';
 import { VERSION } from './version.js';
 
 function fail(err: unknown): never {
@@ -289,4 +290,8 @@ export function fcgictlProgram(): Command {
   return program;
 }
 
-await fcgictlProgram().parseAsync(process.argv);
+/** Run by bin/fcgictl through src/cli/launch.ts; the code cache is kept at exit (fail() exits early). */
+export const main: Main = async (argv, launch) => {
+  process.once('exit', () => launch.saveCodeCache());
+  await fcgictlProgram().parseAsync(argv);
+};

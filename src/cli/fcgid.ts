@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
+import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
 
 export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
@@ -35,8 +36,9 @@ function terminalLine(json: string): string {
   return `${e.time.slice(11, 23)} ${(LEVEL_NAMES[e.level] ?? String(e.level)).padEnd(5)} ${who}${e.stream ? ` ${e.stream}` : ''}: ${e.msg}\n`;
 }
 
-function makeLogger(pino: typeof import('pino').default, config: Config): Logger {
-  const options = { level: config.log.level, base: null, timestamp: pino.stdTimeFunctions.isoTime };
+function makeLogger(pino: typeof import('pino').default, config: Config, now: () => number): Logger {
+  // pino's isoTime, on a clock that gives entries logged before pino was loaded their own time.
+  const options = { level: config.log.level, base: null, timestamp: () => `,"time":"${new Date(now()).toISOString()}"` };
   // No `pid` in the base: worker lines carry the worker's pid under that name
   // (journald records the daemon's own).
   if (config.log.file === null && process.stdout.isTTY) {
@@ -48,41 +50,67 @@ function makeLogger(pino: typeof import('pino').default, config: Config): Logger
   return pino(options, dest);
 }
 
-async function start(file: string): Promise<void> {
+async function start(file: string, launch: Launch): Promise<void> {
   const config = load(file);
   const closed = closeInheritedFds();
-  const [{ default: pino }, { ControlServer }, { metricsServer }, { Daemon, StartError, settled, summary }, { Notifier }, { realHost }, { formatAddress, netOptions }] =
-    await Promise.all([
-      import('pino'),
-      import('../control/server.js'),
-      import('../control/metrics.js'),
-      import('../supervisor/daemon.js'),
-      import('../supervisor/notify.js'),
-      import('../supervisor/real-host.js'),
-      import('../fastcgi/address.js'),
-    ]);
-  const log = makeLogger(pino, config);
+  // Start-up runs in two parts, so that the first workers start as early as
+  // they can (docs/benchmarks.md): what spawning needs, then the rest (pino,
+  // the control and metrics servers, systemd notification) while they boot.
+  const [{ Daemon, StartError, settled, summary }, { realHost }, { DeferredLog }, { claimControlPath }, { resolveGroup }] = await Promise.all([
+    import('../supervisor/daemon.js'),
+    import('../supervisor/real-host.js'),
+    import('../supervisor/log.js'),
+    import('../control/claim.js'),
+    import('../supervisor/identity.js'),
+  ]);
+  const log = new DeferredLog(config.log.level);
   if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
-  const daemon = new Daemon(config, log, realHost);
-  const control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
+  const rest = () =>
+    Promise.all([import('pino'), import('../control/server.js'), import('../control/metrics.js'), import('../supervisor/notify.js'), import('../fastcgi/address.js')]);
   const refuse = async (message: string, code: number): Promise<never> => {
+    if (!log.attached) log.attach(makeLogger((await rest())[0].default, config, log.now));
     log.error({ err: message }, `cannot start: ${message}`);
     process.stderr.write(`fcgid: ${message}\n`);
     process.exit(code);
   };
-  // The control socket first: if another fcgid runs this config, it answers
-  // there, and this one must not touch its workers or sockets.
+  // The control socket is set up once the workers run: what could stop it
+  // is checked before any starts. If another fcgid runs this config, it
+  // answers on that socket, and this one must not touch its workers or sockets.
+  const group = config.control.group;
+  if (group !== null && resolveGroup(group) === null) await refuse(`control.group: no such group "${group}"; create it or remove the key`, EXIT.CONFIG);
   try {
-    await control.listen();
+    await claimControlPath(config.control.socket);
   } catch (err) {
     await refuse((err as Error).message, EXIT.FAILED);
   }
+  const daemon = new Daemon(config, log, realHost);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => daemon.stop(signal));
   process.on('SIGHUP', () => {
     daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
   });
+  const launched = new Promise<void>((resolve) => (daemon.hooks.launched = resolve));
+  const starting = daemon.start();
+  const failed = await Promise.race([launched.then(() => null), starting.then(() => null, (err: unknown) => err)]);
+  const [{ default: pino }, { ControlServer }, { metricsServer }, { Notifier }, { formatAddress, netOptions }] = await rest();
+  log.attach(makeLogger(pino, config, log.now));
+  if (failed !== null) {
+    if (failed instanceof StartError) await refuse(failed.message, failed.exitCode);
+    throw failed;
+  }
+  const control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
   try {
-    await daemon.start();
+    await control.listen();
+  } catch (err) {
+    // Taken since the check above (another fcgid started at the same moment):
+    // stop the workers started here and leave.
+    log.error({ err: (err as Error).message }, `cannot start: ${(err as Error).message}`);
+    process.stderr.write(`fcgid: ${(err as Error).message}\n`);
+    daemon.stop('a control socket taken by another fcgid');
+    await Promise.all([daemon.stopped, control.close()]);
+    process.exit(EXIT.FAILED);
+  }
+  try {
+    await starting;
   } catch (err) {
     await control.close();
     if (err instanceof StartError) await refuse(err.message, err.exitCode);
@@ -112,6 +140,7 @@ async function start(file: string): Promise<void> {
     }
   };
   daemon.hooks = {
+    ...daemon.hooks,
     changed: announce,
     reloading: () => void notifier.send({ RELOADING: '1', STATUS: 'reloading the config' }),
     reloaded: () => void notifier.send({ READY: '1', STATUS: summary(daemon) }),
@@ -124,6 +153,10 @@ async function start(file: string): Promise<void> {
     { version: VERSION, config: config.file, control: config.control.socket },
     `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
   );
+  // Everything start-up runs is compiled now: keep it for the next start.
+  const saved = launch.saveCodeCache();
+  const outcome = saved === 'written' ? '; written for the next start' : saved === 'current' ? '' : `; not written (${saved.failed})`;
+  log.debug({ code_cache: launch.cache, saved: typeof saved === 'string' ? saved : 'failed' }, `code cache: ${launch.cache}${outcome}`);
   await daemon.stopped;
   notifier.stop();
   await notifier.flushed();
@@ -132,7 +165,7 @@ async function start(file: string): Promise<void> {
   process.exit(EXIT.OK);
 }
 
-export function fcgidProgram(): Command {
+export function fcgidProgram(launch: Launch): Command {
   const program = new Command('fcgid')
     .description('Process manager for FastCGI applications: pools of pre-forked workers on a shared socket')
     .version(VERSION, '-V, --version')
@@ -142,7 +175,7 @@ export function fcgidProgram(): Command {
     .command('start')
     .description('run the pools of a config in the foreground until SIGTERM or SIGINT')
     .requiredOption('-c, --config <file>', 'YAML config file')
-    .action(async (opts: { config: string }) => start(opts.config));
+    .action(async (opts: { config: string }) => start(opts.config, launch));
 
   program
     .command('check')
@@ -158,4 +191,7 @@ export function fcgidProgram(): Command {
   return program;
 }
 
-await fcgidProgram().parseAsync(process.argv);
+/** Run by bin/fcgid through src/cli/launch.ts. */
+export const main: Main = async (argv, launch) => {
+  await fcgidProgram(launch).parseAsync(argv);
+};

@@ -3,16 +3,15 @@
 // route is documented in docs/control-api.md. Requests only call Daemon
 // commands; a bad or oversized request gets a 4xx with a JSON error.
 
-import { chmodSync, chownSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync } from 'node:fs';
 import http from 'node:http';
-import { dirname } from 'node:path';
 import { constants } from 'node:os';
 import { FastCGIClient } from '../fastcgi/client.js';
-import { socketFileState } from '../fastcgi/unix-socket.js';
 import { cgiParams } from '../fastcgi/params.js';
 import { CommandError, type Daemon } from '../supervisor/daemon.js';
 import { resolveGroup } from '../supervisor/identity.js';
 import { ProcSampler, buildStatus } from '../supervisor/status.js';
+import { claimControlPath } from './claim.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 
 export const MAX_BODY = 1024 * 1024;
@@ -64,8 +63,7 @@ export class ControlServer {
 
   async listen(): Promise<void> {
     const { path } = this.options;
-    mkdirSync(dirname(path), { recursive: true });
-    await removeStale(path);
+    await claimControlPath(path);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(path, () => {
@@ -297,12 +295,4 @@ function optionalInteger(body: Record<string, unknown>, key: string, min: number
 
 function isStringMap(v: unknown): v is Record<string, string> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
-}
-
-/** A control socket left by a crashed fcgid is replaced; a live one means another fcgid runs this config. */
-async function removeStale(path: string): Promise<void> {
-  const state = await socketFileState(path);
-  if (state === 'not-a-socket') throw new Error(`control.socket ${path}: a file that is not a socket is in the way`);
-  if (state === 'live') throw new Error(`control.socket ${path}: another fcgid is running with it; stop that one first (fcgictl -s ${path} shutdown)`);
-  if (state === 'stale') unlinkSync(path);
 }

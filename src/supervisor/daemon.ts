@@ -4,7 +4,6 @@
 // control requests arrive as events; each only changes what is wanted, and
 // every event ends in the pools' reconcile step.
 
-import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type ConfigIssue } from '../config/load.js';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatAddress, type Address } from '../fastcgi/address.js';
@@ -12,6 +11,7 @@ import { matchPassed, passedSockets, poolsToCreate, type PassedSocket } from './
 import type { Host } from './host.js';
 import { resolveGroup, resolveIdentities, resolveUser, type Ids } from './identity.js';
 import { applySocketPermissions, closeListener, handOver, listenHere, openListeners, prepareTargets, somaxconn, type ListenTarget, type Listener } from './listeners.js';
+import type { Log } from './log.js';
 import { Logbook } from './logbook.js';
 import { Pool, type RestartOptions, type RestartResult } from './pool.js';
 import { Registry, registryPath, sweepLeftovers } from './registry.js';
@@ -55,6 +55,8 @@ export interface ReloadResult {
 export const SCAN_INTERVAL_MS = 1000;
 
 export interface DaemonHooks {
+  /** During start(): the first workers are spawned; the sockets are being handed over. */
+  launched(): void;
   changed(): void;
   reloading(): void;
   reloaded(): void;
@@ -118,11 +120,11 @@ export class Daemon {
   /** Sockets systemd passed (socket activation), read once at start-up. */
   private readonly passed: PassedSocket[] = passedSockets();
   /** Told about every change of pool or worker state, and the steps of a reload or stop (systemd notify). */
-  hooks: DaemonHooks = { changed: () => {}, reloading: () => {}, reloaded: () => {}, stopping: () => {} };
+  hooks: DaemonHooks = { launched: () => {}, changed: () => {}, reloading: () => {}, reloaded: () => {}, stopping: () => {} };
 
   constructor(
     config: Config,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly host: Host,
   ) {
     this.config = config;
@@ -166,6 +168,7 @@ export class Daemon {
     }
     for (const p of this.config.pools) this.addPool(p, listeners.get(p.name)!, ids.get(p.name)!);
     const back = create.map((p) => this.handOver(p, listeners.get(p.name)!));
+    this.hooks.launched();
     // Running (and READY for systemd) once the daemon holds every socket again,
     // able to start any worker; the first workers are up meanwhile.
     await Promise.all(back);

@@ -160,7 +160,8 @@ function closeKeepingPath(address: Address, handle: Handle): void {
   }
 }
 
-const HELPER = fileURLToPath(new URL('./listen-helper.js', import.meta.url));
+// From dist/supervisor/ and from the bundle in dist/bundle/ alike.
+const HELPER = fileURLToPath(new URL('../supervisor/listen-helper.js', import.meta.url));
 
 /** Create every listener, one helper per socket (see listen-helper.ts); all or nothing. */
 export async function openListeners(targets: ListenTarget[]): Promise<Listener[]> {

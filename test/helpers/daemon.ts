@@ -116,8 +116,9 @@ export class Fcgid {
   private partial = '';
   private exitStatus: number | string | null = null;
 
-  constructor(processes: Processes, configFile: string, options: SpawnOptions = {}) {
-    this.proc = processes.start(process.execPath, [FCGID_BIN, 'start', '-c', configFile], options);
+  /** `bin`: another install of fcgid (a copy of bin/ and dist/), for tests of the build itself. */
+  constructor(processes: Processes, configFile: string, options: SpawnOptions = {}, bin = FCGID_BIN) {
+    this.proc = processes.start(process.execPath, [bin, 'start', '-c', configFile], options);
     this.proc.child.stdout!.setEncoding('utf8');
     this.proc.child.stdout!.on('data', (chunk: string) => this.onStdout(chunk));
     this.proc.child.stderr!.on('data', (chunk: Buffer) => (this.stderrText += chunk.toString()));
