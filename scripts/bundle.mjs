@@ -1,23 +1,24 @@
 // Bundles each CLI with its dependencies into one CommonJS file,
 // dist/bundle/fcgid.cjs and dist/bundle/fcgictl.cjs, from tsc's output in
-// dist/. bin/fcgid and bin/fcgictl run them through src/cli/launch.ts.
+// dist/. bin/fcgid and bin/fcgictl run them through src/cli/launch.cts.
 //
 // Why: `fcgid start` is on the path of every restart, and Node spends most of
 // its start-up resolving, reading and compiling modules one file at a time
-// (yaml alone is ~80 files). One file also lets launch.ts hand V8 the code
+// (yaml alone is ~80 files). One file also lets launch.cts hand V8 the code
 // compiled by the previous run, which Node 20 cannot do for ES modules.
 //
 // Paths built from import.meta.url keep working because the bundle sits at the
 // same depth as tsc's modules: dist/bundle/fcgid.cjs finds ../../package.json
 // and ../supervisor/listen-helper.js just as dist/cli/fcgid.js does.
 import { build } from 'esbuild';
+import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = 'dist/bundle';
 
-// Old bundles and their code caches go (launch.ts would reject the caches anyway).
+// Old bundles and their code caches go (launch.cts would reject the caches anyway).
 rmSync(new URL(`../${outdir}`, import.meta.url), { recursive: true, force: true });
 
 const result = await build({
@@ -31,12 +32,17 @@ const result = await build({
   target: 'node20',
   sourcemap: true,
   define: { 'import.meta.url': '__fcgidModuleUrl' },
-  banner: { js: "const __fcgidModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // "use strict" first, as the ES modules it came from were; then the build's
+  // id, which launch.cts ties the code cache to (npm gives every file of a
+  // package the same mtime, and V8 checks only the source's length).
+  banner: {
+    js: `"use strict"; /* fcgid-build ${randomUUID()} */ const __fcgidModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
+  },
   logLevel: 'warning',
   metafile: true,
 });
 
-// launch.ts compiles the bundle as a vm.Script, where import() has no loader:
+// launch.cts compiles the bundle as a vm.Script, where import() has no loader:
 // every dynamic import must have been bundled.
 for (const file of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.cjs'))) {
   if (/\bimport\(/.test(readFileSync(new URL(`../${file}`, import.meta.url), 'utf8'))) {

@@ -290,7 +290,7 @@ export function fcgictlProgram(): Command {
   return program;
 }
 
-/** Run by bin/fcgictl through src/cli/launch.ts; the code cache is kept at exit (fail() exits early). */
+/** Run by bin/fcgictl through src/cli/launch.cts; the code cache is kept at exit (fail() exits early). */
 export const main: Main = async (argv, launch) => {
   process.once('exit', () => launch.saveCodeCache());
   await fcgictlProgram().parseAsync(argv);

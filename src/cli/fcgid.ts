@@ -5,7 +5,9 @@
 // Start-up time matters (a restart waits on it): what only `start` needs is
 // imported in start(), and `check` imports its YAML printer itself.
 import { Command } from 'commander';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import type http from 'node:http';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
@@ -50,11 +52,14 @@ function makeLogger(pino: typeof import('pino').default, config: Config, now: ()
   return pino(options, dest);
 }
 
+/** How long log entries may wait for pino while fcgid has not spawned its first workers. */
+const EARLY_LOG_MS = 100;
+
 async function start(file: string, launch: Launch): Promise<void> {
   const config = load(file);
   const closed = closeInheritedFds();
   // Start-up runs in two parts, so that the first workers start as early as
-  // they can (docs/benchmarks.md): what spawning needs, then the rest (pino,
+  // they can (docs/operations.md): what spawning needs, then the rest (pino,
   // the control and metrics servers, systemd notification) while they boot.
   const [{ Daemon, StartError, settled, summary }, { realHost }, { DeferredLog }, { claimControlPath }, { resolveGroup }] = await Promise.all([
     import('../supervisor/daemon.js'),
@@ -67,70 +72,110 @@ async function start(file: string, launch: Launch): Promise<void> {
   if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
   const rest = () =>
     Promise.all([import('pino'), import('../control/server.js'), import('../control/metrics.js'), import('../supervisor/notify.js'), import('../fastcgi/address.js')]);
-  const refuse = async (message: string, code: number): Promise<never> => {
-    if (!log.attached) log.attach(makeLogger((await rest())[0].default, config, log.now));
-    log.error({ err: message }, `cannot start: ${message}`);
+  const attachLogger = async (): Promise<void> => {
+    const { default: pino } = (await rest())[0];
+    if (!log.attached) log.attach(makeLogger(pino, config, log.now));
+  };
+  // A start that waits before its first spawn (a predecessor's leftovers given
+  // their stop_timeout, a slow DNS answer) logs as it goes all the same.
+  const early = setTimeout(() => void attachLogger().catch(() => {}), EARLY_LOG_MS);
+  /** Say why fcgid cannot start (logged, and one line on stderr) and exit. */
+  const leave = async (message: string, code: number): Promise<never> => {
+    try {
+      await attachLogger();
+      log.error({ err: message }, `cannot start: ${message}`);
+    } catch {
+      // No logger (log.file unusable): stderr says it all.
+    }
     process.stderr.write(`fcgid: ${message}\n`);
     process.exit(code);
   };
-  // The control socket is set up once the workers run: what could stop it
-  // is checked before any starts. If another fcgid runs this config, it
-  // answers on that socket, and this one must not touch its workers or sockets.
+  // What could stop fcgid once its workers run is checked before any starts:
+  // the control socket (if another fcgid runs this config, it answers there,
+  // and this one must not touch its workers or sockets), its group, the log file.
   const group = config.control.group;
-  if (group !== null && resolveGroup(group) === null) await refuse(`control.group: no such group "${group}"; create it or remove the key`, EXIT.CONFIG);
+  if (group !== null && resolveGroup(group) === null) await leave(`control.group: no such group "${group}"; create it or remove the key`, EXIT.CONFIG);
+  if (config.log.file !== null) {
+    try {
+      mkdirSync(dirname(config.log.file), { recursive: true });
+      closeSync(openSync(config.log.file, 'a'));
+    } catch (err) {
+      await leave(`log.file ${config.log.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; fix its directory or permissions`, EXIT.FAILED);
+    }
+  }
   try {
     await claimControlPath(config.control.socket);
   } catch (err) {
-    await refuse((err as Error).message, EXIT.FAILED);
+    await leave((err as Error).message, EXIT.FAILED);
   }
   const daemon = new Daemon(config, log, realHost);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => daemon.stop(signal));
   process.on('SIGHUP', () => {
     daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
   });
-  const launched = new Promise<void>((resolve) => (daemon.hooks.launched = resolve));
+  let workersStarted = false;
+  const launched = new Promise<void>((resolve) => (daemon.hooks.launched = resolve)).then(() => (workersStarted = true));
   const starting = daemon.start();
-  const failed = await Promise.race([launched.then(() => null), starting.then(() => null, (err: unknown) => err)]);
-  const [{ default: pino }, { ControlServer }, { metricsServer }, { Notifier }, { formatAddress, netOptions }] = await rest();
-  log.attach(makeLogger(pino, config, log.now));
-  if (failed !== null) {
-    if (failed instanceof StartError) await refuse(failed.message, failed.exitCode);
-    throw failed;
-  }
-  const control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
-  try {
-    await control.listen();
-  } catch (err) {
-    // Taken since the check above (another fcgid started at the same moment):
-    // stop the workers started here and leave.
-    log.error({ err: (err as Error).message }, `cannot start: ${(err as Error).message}`);
-    process.stderr.write(`fcgid: ${(err as Error).message}\n`);
-    daemon.stop('a control socket taken by another fcgid');
-    await Promise.all([daemon.stopped, control.close()]);
-    process.exit(EXIT.FAILED);
-  }
-  try {
-    await starting;
-  } catch (err) {
-    await control.close();
-    if (err instanceof StartError) await refuse(err.message, err.exitCode);
-    throw err;
-  }
+  await Promise.race([launched, starting.catch(() => {})]);
+  let control: InstanceType<typeof import('../control/server.js').ControlServer> | null = null;
   let metrics: http.Server | null = null;
-  if (config.metrics.listen !== null) {
-    metrics = metricsServer(daemon);
-    const where = config.metrics.listen;
-    await new Promise<void>((resolve) => {
-      metrics!.once('error', (err: NodeJS.ErrnoException) => {
-        log.error({ err: err.message }, `metrics.listen ${formatAddress(where)}: ${err.code ?? err.message}; metrics stay available on the control socket`);
-        metrics = null;
-        resolve();
-      });
-      metrics!.listen(netOptions(where), () => resolve());
-    });
+  let notifier: InstanceType<typeof import('../supervisor/notify.js').Notifier> | null = null;
+  try {
+    const [, { ControlServer }, { metricsServer }, { Notifier }, { formatAddress, netOptions }] = await rest();
+    clearTimeout(early);
+    await attachLogger();
+    control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
+    await control.listen();
+    await starting;
+    if (daemon.state === 'running') {
+      if (config.metrics.listen !== null) {
+        const where = config.metrics.listen;
+        const server = metricsServer(daemon);
+        metrics = await new Promise<http.Server | null>((resolve) => {
+          server.once('error', (err: NodeJS.ErrnoException) => {
+            log.error({ err: err.message }, `metrics.listen ${formatAddress(where)}: ${err.code ?? err.message}; metrics stay available on the control socket`);
+            resolve(null);
+          });
+          server.listen(netOptions(where), () => resolve(server));
+        });
+      }
+      notifier = new Notifier({ warn: (f, m) => log.warn(f, m), debug: (f, m) => log.debug(f, m) });
+      running(daemon, notifier, { settled, summary }, log);
+      log.info(
+        { version: VERSION, config: config.file, control: config.control.socket },
+        `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
+      );
+      // Everything start-up runs is compiled now: keep it for the next start.
+      const saved = launch.saveCodeCache();
+      const outcome = saved === 'written' ? '; written for the next start' : saved === 'current' ? '' : `; not written (${saved.failed})`;
+      log.debug({ code_cache: launch.cache, saved: typeof saved === 'string' ? saved : 'failed' }, `code cache: ${launch.cache}${outcome}`);
+    }
+  } catch (err) {
+    // Workers may run by now (a control socket taken since the check, by an
+    // fcgid started at the same moment): stop them before leaving.
+    if (workersStarted) {
+      daemon.stop('start-up failed');
+      await daemon.stopped;
+    }
+    await control?.close();
+    if (err instanceof StartError) await leave(err.message, err.exitCode);
+    await leave(err instanceof Error ? (err.stack ?? err.message) : String(err), EXIT.FAILED);
   }
-  // systemd: READY=1 once every pool's workers count as started (or visibly failed).
-  const notifier = new Notifier({ warn: (f, m) => log.warn(f, m), debug: (f, m) => log.debug(f, m) });
+  await daemon.stopped;
+  notifier?.stop();
+  await notifier?.flushed();
+  metrics?.close();
+  await control?.close();
+  process.exit(EXIT.OK);
+}
+
+/** systemd: READY=1 once every pool's workers count as started (or visibly failed), STATUS= as they change. */
+function running(
+  daemon: import('../supervisor/daemon.js').Daemon,
+  notifier: import('../supervisor/notify.js').Notifier,
+  { settled, summary }: Pick<typeof import('../supervisor/daemon.js'), 'settled' | 'summary'>,
+  log: import('../supervisor/log.js').Log,
+): void {
   let ready = false;
   const announce = (): void => {
     notifier.status(summary(daemon));
@@ -149,20 +194,6 @@ async function start(file: string, launch: Launch): Promise<void> {
   const watchdogMs = notifier.startWatchdog();
   if (watchdogMs !== null) log.info({ every_ms: watchdogMs }, `systemd watchdog: pinging every ${watchdogMs}ms`);
   announce();
-  log.info(
-    { version: VERSION, config: config.file, control: config.control.socket },
-    `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
-  );
-  // Everything start-up runs is compiled now: keep it for the next start.
-  const saved = launch.saveCodeCache();
-  const outcome = saved === 'written' ? '; written for the next start' : saved === 'current' ? '' : `; not written (${saved.failed})`;
-  log.debug({ code_cache: launch.cache, saved: typeof saved === 'string' ? saved : 'failed' }, `code cache: ${launch.cache}${outcome}`);
-  await daemon.stopped;
-  notifier.stop();
-  await notifier.flushed();
-  metrics?.close();
-  await control.close();
-  process.exit(EXIT.OK);
 }
 
 export function fcgidProgram(launch: Launch): Command {
@@ -191,7 +222,7 @@ export function fcgidProgram(launch: Launch): Command {
   return program;
 }
 
-/** Run by bin/fcgid through src/cli/launch.ts. */
+/** Run by bin/fcgid through src/cli/launch.cts. */
 export const main: Main = async (argv, launch) => {
   await fcgidProgram(launch).parseAsync(argv);
 };

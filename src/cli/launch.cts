@@ -31,8 +31,8 @@ export interface Launch {
   saveCodeCache(): CacheSave;
 }
 
-/** used; or none there; for another build or Node; failing its checksum; refused by V8. */
-export type CacheState = 'used' | 'missing' | 'stale' | 'damaged' | 'rejected';
+/** used; or none there; for another build or Node; failing its checksum; refused by V8; not tried (source maps on). */
+export type CacheState = 'used' | 'missing' | 'stale' | 'damaged' | 'rejected' | 'off';
 export type CacheSave = 'written' | 'current' | { failed: string };
 
 export type Main = (argv: string[], launch: Launch) => Promise<void>;
@@ -48,13 +48,20 @@ export function run(name: 'fcgid' | 'fcgictl', argv: string[]): Promise<void> {
 }
 
 export function launch(bundle: string, argv: string[]): Promise<void> {
+  // Under --enable-source-maps, Node's own loader, which maps stack traces to
+  // src/*.ts (it does not for a vm.Script); start-up speed matters less there.
+  if ((process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) {
+    return mainOf(require(bundle) as { main?: Main }, bundle)(argv, { cache: 'off', saveCodeCache: () => 'current' });
+  }
   const fd = openSync(bundle, 'r');
   let source: string;
   let stamp: string;
   try {
     const st = fstatSync(fd);
     source = readFileSync(fd, 'utf8');
-    stamp = `${MAGIC} ${st.size} ${st.mtimeMs} ${process.version} ${process.arch}`;
+    // The build's id from the banner scripts/bundle.mjs writes; size and mtime for a bundle made otherwise.
+    const build = BUILD_ID.exec(source.slice(0, 200))?.[1] ?? `${st.size} ${st.mtimeMs}`;
+    stamp = `${MAGIC} ${build} ${process.version} ${process.arch}`;
   } finally {
     closeSync(fd);
   }
@@ -79,19 +86,22 @@ export function launch(bundle: string, argv: string[]): Promise<void> {
   const module = { exports: {} as { main?: Main } };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper.call(module.exports, module.exports, createRequire(bundle), module, bundle, dirname(bundle));
-  const main = module.exports.main;
-  if (typeof main !== 'function') throw new Error(`${bundle} exports no main(); rebuild with \`npm run build\``);
-  return main(argv, launched);
+  return mainOf(module.exports, bundle)(argv, launched);
+}
+
+function mainOf(exports: { main?: Main }, bundle: string): Main {
+  if (typeof exports.main !== 'function') throw new Error(`${bundle} exports no main(); rebuild with \`npm run build\``);
+  return exports.main;
 }
 
 // A cache file is one header line, padded to a multiple of 8 bytes, then V8's
-// data: "<MAGIC> <bundle size> <bundle mtime> <node version> <arch> <checksum>".
-// V8 checks its own version and flags, but ties the code to the source only
-// by length, so the bundle and the Node binary are checked here. Nor does a
-// release build of V8 verify the data: a damaged byte aborts the process
-// (seen: "Fatal error ... unreachable code" in the deserializer), so the data
-// carries a checksum.
-const MAGIC = 'fcgid-code-cache 2';
+// data: "<MAGIC> <build id> <node version> <arch> <checksum>". V8 checks its
+// own version and flags, but ties the code to the source only by length, so
+// the build and the Node binary are checked here. Nor does a release build of
+// V8 verify the data: a damaged byte aborts the process (seen: "Fatal error
+// ... unreachable code" in the deserializer), so the data carries a checksum.
+const MAGIC = 'fcgid-code-cache 3';
+const BUILD_ID = /^"use strict"; \/\* fcgid-build ([0-9a-f-]+) \*\//;
 const HEADER_MAX = 256;
 
 /** The cached code if the file is whole and for this very bundle and Node. */

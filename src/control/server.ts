@@ -139,7 +139,7 @@ export class ControlServer {
         return undefined;
       }),
       r('POST', '/v1/shutdown', () => {
-        setImmediate(() => d.stop('a shutdown request'));
+        setImmediate(() => d.stop('received a shutdown request'));
         return { state: 'stopping' };
       }),
     ];

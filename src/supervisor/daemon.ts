@@ -141,7 +141,11 @@ export class Daemon {
       throw new StartError((err as Error).message, 2);
     }
     Registry.ensureDir(this.registry.file);
-    await sweepLeftovers(this.registry.file, this.host, this.log);
+    try {
+      await sweepLeftovers(this.registry.file, this.host, this.log);
+    } catch (err) {
+      throw new StartError((err as Error).message);
+    }
     const listeners = this.passedFor(this.config.pools);
     const create = poolsToCreate(this.config.pools, this.passed);
     this.warnBacklog(create);
@@ -151,6 +155,8 @@ export class Daemon {
     } catch (err) {
       throw new StartError((err as Error).message);
     }
+    // A stop meanwhile (SIGTERM while the sweep waited for leftovers): start nothing.
+    if (this.state !== 'starting') return;
     // From here to the hand-overs, one tick: the sockets listen in this process
     // and must not be polled here (listeners.ts).
     let here: Listener[];
@@ -191,7 +197,7 @@ export class Daemon {
       // listener. Without the socket no worker can start again, so stop.
       this.log.error({ pool: p.name, err: err.message }, `pool ${p.name}: lost the listening socket (${err.message}); stopping`);
       process.exitCode = 1;
-      this.stop('a lost socket');
+      this.stop('the listening socket is lost');
       return;
     }
     pool.setSocket(listener.fd);
@@ -357,8 +363,9 @@ export class Daemon {
     return { plan };
   }
 
-  /** SIGTERM/SIGINT: stop gracefully; a second one kills at once. */
+  /** SIGTERM/SIGINT (or another reason, said as it should be logged): stop gracefully; a second one kills at once. */
   stop(signal: string): void {
+    const why = /^SIG[A-Z0-9]+$/.test(signal) ? `received ${signal}` : signal;
     this.stopSignals++;
     if (this.stopSignals === 1) {
       this.state = 'stopping';
@@ -366,13 +373,13 @@ export class Daemon {
       if (this.scanTimer) clearInterval(this.scanTimer);
       for (const { watcher } of this.watchers.values()) void watcher.close();
       this.watchers.clear();
-      this.log.info({ signal }, `received ${signal}: stopping all workers (again to kill them at once)`);
+      this.log.info({ signal }, `${why}: stopping all workers (again to kill them at once)`);
       for (const pool of this.allPools()) {
         pool.wanted = 0;
         pool.reconcile();
       }
     } else {
-      this.log.warn({ signal }, `received ${signal} again: killing every worker now`);
+      this.log.warn({ signal }, `${why} again: killing every worker now`);
       for (const pool of this.allPools()) for (const slot of pool.allSlots()) if (slot.pid !== null) this.host.killGroup(slot.pid, 'SIGKILL');
     }
     this.checkStopped();

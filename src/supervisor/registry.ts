@@ -1,6 +1,9 @@
 // A record of the daemon's workers on disk (pid + process start time), so that
 // after the daemon was SIGKILLed the next start can find and stop the workers
 // it left behind, and never signal an unrelated process that reused a pid.
+// The daemon records itself there too: workers whose daemon still runs are not
+// leftovers, and a second fcgid on the same config must not touch them (its
+// control socket may not be open yet, or its file may have been removed).
 
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
@@ -22,10 +25,26 @@ export interface WorkerRecord {
   stop_timeout: number;
 }
 
+/** A process as the registry names it: pid and start time, so a reused pid is never taken for it. */
+export interface ProcessRecord {
+  pid: number;
+  start: string;
+}
+
+/** The file: the daemon that wrote it and its workers (older files: the workers alone, as an array). */
+interface RegistryFile {
+  daemon: ProcessRecord | null;
+  workers: WorkerRecord[];
+}
+
 export class Registry {
   private readonly records = new Map<number, WorkerRecord>();
   private pending: NodeJS.Immediate | null = null;
-  constructor(readonly file: string) {}
+  private readonly daemon: ProcessRecord | null;
+  constructor(readonly file: string) {
+    const start = processStart(process.pid);
+    this.daemon = start === null ? null : { pid: process.pid, start };
+  }
 
   add(record: Omit<WorkerRecord, 'start'>): void {
     const start = processStart(record.pid);
@@ -55,7 +74,7 @@ export class Registry {
   /** Written whole and renamed into place, so a crash never leaves half a file. */
   private save(): void {
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify([...this.records.values()]));
+    writeFileSync(tmp, JSON.stringify({ daemon: this.daemon, workers: [...this.records.values()] } satisfies RegistryFile));
     renameSync(tmp, this.file);
   }
 
@@ -66,15 +85,28 @@ export class Registry {
     rmSync(this.file, { force: true });
   }
 
+  /** What the file says, or nothing if it is missing or unreadable. */
+  static read(file: string): RegistryFile {
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      return { daemon: null, workers: [] };
+    }
+    if (Array.isArray(data)) return { daemon: null, workers: data as WorkerRecord[] };
+    const f = data as Partial<RegistryFile>;
+    return { daemon: f.daemon ?? null, workers: Array.isArray(f.workers) ? f.workers : [] };
+  }
+
   /** Workers of a previous run that are still alive and still the same processes. */
   static leftovers(file: string): WorkerRecord[] {
-    let list: WorkerRecord[];
-    try {
-      list = JSON.parse(readFileSync(file, 'utf8')) as WorkerRecord[];
-    } catch {
-      return [];
-    }
-    return list.filter((r) => Number.isInteger(r.pid) && processStart(r.pid) === r.start);
+    return Registry.read(file).workers.filter(alive);
+  }
+
+  /** The other fcgid that wrote the file, if it is still running. */
+  static liveOwner(file: string): ProcessRecord | null {
+    const { daemon } = Registry.read(file);
+    return daemon !== null && daemon.pid !== process.pid && alive(daemon) ? daemon : null;
   }
 
   static ensureDir(file: string): void {
@@ -82,8 +114,19 @@ export class Registry {
   }
 }
 
-/** Stop workers a SIGKILLed predecessor left running (DESIGN.md §5, orphans). */
+function alive(p: ProcessRecord): boolean {
+  return Number.isInteger(p.pid) && processStart(p.pid) === p.start;
+}
+
+/**
+ * Stop workers a SIGKILLed predecessor left running (DESIGN.md §5, orphans).
+ * Throws, touching nothing, if the fcgid that recorded them still runs.
+ */
 export async function sweepLeftovers(file: string, host: Host, log: SweepLog): Promise<void> {
+  const owner = Registry.liveOwner(file);
+  if (owner !== null) {
+    throw new Error(`another fcgid (pid ${owner.pid}) is running this config; its workers are recorded in ${file}; stop it first (kill -TERM ${owner.pid})`);
+  }
   const left = Registry.leftovers(file);
   if (left.length === 0) return;
   log.warn(

@@ -24,6 +24,7 @@ import {
   flaskPool,
   isRunning,
   lineTime,
+  processStart,
   phpPool,
   registryFile,
   tearDown,
@@ -356,7 +357,9 @@ describe.skipIf(missingPeers('php-cgi') !== null)('stopping the daemon', () => {
   it('SIGTERM: exit status 0, no worker left alive, the socket file and the worker registry removed', async () => {
     const d = daemon(phpConfig('term'));
     const pids = await d.waitForRunning('php', 2);
-    expect(JSON.parse(readFileSync(registryFile(scratch, 'term'), 'utf8')).map((r: { pid: number }) => r.pid).sort()).toEqual([...pids].sort());
+    const registry = JSON.parse(readFileSync(registryFile(scratch, 'term'), 'utf8')) as { daemon: { pid: number }; workers: Array<{ pid: number }> };
+    expect(registry.daemon.pid).toBe(d.pid);
+    expect(registry.workers.map((r) => r.pid).sort()).toEqual([...pids].sort());
     process.kill(d.pid, 'SIGTERM');
     expect(await d.exited).toBe(0);
     for (const pid of pids) expect(isRunning(pid)).toBe(false);
@@ -485,6 +488,26 @@ describe('refusing to start', () => {
     expect(r.stderr).toContain('no such user "no-such-user-fcgid"');
     expect(existsSync(scratch.path('nouser.sock'))).toBe(false);
     expect(existsSync(registryFile(scratch, 'nouser'))).toBe(false);
+  });
+
+  it('a worker registry whose fcgid still runs (control socket not open yet, or removed): start fails and touches none of its workers', async () => {
+    // Stand-ins with real pids and start times: the "daemon" and its "worker".
+    const owner = processes.start('sleep', ['600']);
+    const worker = processes.start('sleep', ['600']);
+    const record = (pid: number) => ({ pid, start: processStart(pid) });
+    writeFileSync(
+      registryFile(scratch, 'owned'),
+      JSON.stringify({ daemon: record(owner.pid), workers: [{ ...record(worker.pid), pool: 'app', stop_signal: 'SIGTERM', stop_timeout: 1000 }] }),
+    );
+    const config = writeConfig(scratch, 'owned', { pools: { app: { command: ['sleep', '600'], listen: `unix:${scratch.path('owned.sock')}` } } });
+    const r = await fcgid('start', '-c', config);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `fcgid: another fcgid (pid ${owner.pid}) is running this config; its workers are recorded in ${registryFile(scratch, 'owned')}; stop it first (kill -TERM ${owner.pid})\n`,
+    );
+    expect(isRunning(worker.pid)).toBe(true);
+    expect(existsSync(scratch.path('owned.sock'))).toBe(false);
+    expect(r.stdout).not.toMatch(/starting \d+ worker/);
   });
 
   it('a unix socket path where another process listens: start fails with a clear message and leaves that socket alone', async () => {

@@ -5,11 +5,11 @@
 // for the next start. Each test runs its own copy of bin/ and dist/, so that
 // the code cache it looks at is its own.
 
-import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Fcgid, lineTime, tearDown, writeConfig } from '../helpers/daemon.js';
-import { Processes, Scratch } from '../helpers/peers.js';
+import { Fcgid, lineTime, processStart, tearDown, writeConfig } from '../helpers/daemon.js';
+import { Processes, Scratch, poll } from '../helpers/peers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HELLO = fileURLToPath(new URL('../../examples/hello.mjs', import.meta.url));
@@ -68,6 +68,41 @@ describe('fcgid start: the first workers first', () => {
     // Replayed lines keep their own times: the log reads in time order.
     const times = d.lines.slice(0, d.lines.indexOf(running) + 1).map(lineTime);
     expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it('refuses a log.file it cannot open before any worker starts (exit 1)', async () => {
+    mkdirSync(scratch.path('a-directory.log'));
+    const config = writeConfig(scratch, 'badlog', {
+      log: { file: scratch.path('a-directory.log') },
+      pools: { hello: { command: [process.execPath, HELLO], listen: `unix:${scratch.path('badlog.sock')}`, socket_fd: 3, workers: 2 } },
+    });
+    const d = new Fcgid(processes, config, {}, bin);
+    daemons.push(d);
+    expect(await d.exited).toBe(1);
+    expect(d.stderr()).toBe(`fcgid: log.file ${scratch.path('a-directory.log')}: EISDIR; fix its directory or permissions\n`);
+    expect(existsSync(scratch.path('badlog.sock'))).toBe(false);
+    expect(existsSync(scratch.path('badlog.ctl'))).toBe(false);
+  });
+
+  it('SIGTERM while it stops a predecessor\'s leftovers: no worker is started, exit 0', async () => {
+    // A leftover that ignores SIGTERM keeps the sweep busy until its stop_timeout.
+    const leftover = processes.start('sh', ['-c', 'trap "" TERM; while :; do sleep 1; done']);
+    await poll('the leftover running', () => processStart(leftover.pid) !== null);
+    writeFileSync(
+      scratch.path('sweep.workers.json'),
+      JSON.stringify([{ pid: leftover.pid, start: processStart(leftover.pid), pool: 'hello', stop_signal: 'SIGTERM', stop_timeout: 1500 }]),
+    );
+    const config = writeConfig(scratch, 'sweep', {
+      pools: { hello: { command: [process.execPath, HELLO], listen: `unix:${scratch.path('sweep.sock')}`, socket_fd: 3, workers: 2 } },
+    });
+    const d = new Fcgid(processes, config, {}, bin);
+    daemons.push(d);
+    await d.waitForLog((l) => /left running by a previous fcgid/.test(l.msg));
+    process.kill(d.pid, 'SIGTERM');
+    expect(await d.exited).toBe(0);
+    expect(await leftover.exited).toBe('SIGKILL');
+    expect(d.lines.filter((l) => /starting \d+ worker|started as pid|running \d+ pool/.test(l.msg)).map((l) => l.msg)).toEqual([]);
+    expect(existsSync(scratch.path('sweep.sock'))).toBe(false);
   });
 
   it('refuses an unknown control.group before any worker starts (exit 2)', async () => {

@@ -23,8 +23,8 @@ interface Seen {
 }
 
 /** A bundle whose main() reports what it was given and computes `answer` with enough code for V8 to cache. */
-function bundleSource(answer: number): string {
-  return `
+function bundleSource(answer: number, build?: string): string {
+  return `${build === undefined ? '' : `"use strict"; /* fcgid-build ${build} */`}
 function work(n) { let s = 0; for (let i = 0; i < n; i++) s += (i % 7) * ${answer}; return s; }
 exports.main = async (argv, launch) => {
   process.stdout.write(JSON.stringify({ argv, cache: launch.cache, saved: launch.saveCodeCache(), answer: ${answer}, work: work(10) }));
@@ -36,8 +36,8 @@ exports.main = async (argv, launch) => {
  * Each run in a process of its own, as bin/fcgid does: within one process V8
  * reuses what it compiled before and never reads a cache for the same source.
  */
-async function run(bundle: string): Promise<Seen> {
-  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(LAUNCHER)}).launch(process.argv[1], ['node', 'x', 'arg'])`, bundle], { encoding: 'utf8' });
+async function run(bundle: string, nodeFlags: string[] = []): Promise<Seen> {
+  const r = spawnSync(process.execPath, [...nodeFlags, '-e', `require(${JSON.stringify(LAUNCHER)}).launch(process.argv[1], ['node', 'x', 'arg'])`, bundle], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout) as Seen;
@@ -59,7 +59,7 @@ describe('launch: the code cache beside a bundle', () => {
     expect(first).toMatchObject({ argv: ['node', 'x', 'arg'], cache: 'missing', saved: 'written', answer: 41 });
     const file = readFileSync(`${bundle}.cache`);
     const header = file.toString('latin1').split('\n')[0]!;
-    expect(header).toMatch(new RegExp(`^fcgid-code-cache 2 \\d+ [\\d.]+ ${process.version} ${process.arch} [0-9a-f]{8} *$`));
+    expect(header).toMatch(new RegExp(`^fcgid-code-cache 3 \\d+ [\\d.]+ ${process.version} ${process.arch} [0-9a-f]{8} *$`));
     expect((header.length + 1) % 8).toBe(0);
     const second = await run(bundle);
     expect(second).toMatchObject({ cache: 'used', saved: 'current', answer: 41 });
@@ -74,6 +74,18 @@ describe('launch: the code cache beside a bundle', () => {
     utimesSync(bundle, later, later);
     const rebuilt = await run(bundle);
     expect(rebuilt).toMatchObject({ cache: 'stale', saved: 'written', answer: 42 });
+    expect(await run(bundle)).toMatchObject({ cache: 'used', answer: 42 });
+  });
+
+  it('is tied to the build id in the banner: another build is stale even with the same length and mtime (as npm packs files)', async () => {
+    const packed = new Date('1985-10-26T08:15:00Z');
+    writeFileSync(bundle, bundleSource(41, '11111111-1111-4111-8111-111111111111'));
+    utimesSync(bundle, packed, packed);
+    expect(await run(bundle)).toMatchObject({ cache: 'missing', saved: 'written', answer: 41 });
+    expect(readFileSync(`${bundle}.cache`, 'latin1')).toMatch(/^fcgid-code-cache 3 11111111-1111-4111-8111-111111111111 /);
+    writeFileSync(bundle, bundleSource(42, '22222222-2222-4222-8222-222222222222'));
+    utimesSync(bundle, packed, packed);
+    expect(await run(bundle)).toMatchObject({ cache: 'stale', saved: 'written', answer: 42 });
     expect(await run(bundle)).toMatchObject({ cache: 'used', answer: 42 });
   });
 
@@ -105,6 +117,11 @@ describe('launch: the code cache beside a bundle', () => {
     const seen = await run(bundle);
     expect(seen).toMatchObject({ cache: 'missing', saved: { failed: 'EISDIR' }, answer: 41 });
     expect(readdirSync(dir).sort()).toEqual(['app.cjs', 'app.cjs.cache']);
+  });
+
+  it('is left alone under --enable-source-maps: Node loads the bundle itself, so stack traces map to the sources', async () => {
+    expect(await run(bundle, ['--enable-source-maps'])).toMatchObject({ cache: 'off', saved: 'current', answer: 41 });
+    expect(readdirSync(dir)).toEqual(['app.cjs']);
   });
 
   it('names the fix when the bundle has no main()', () => {
