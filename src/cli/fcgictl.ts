@@ -290,8 +290,11 @@ export function fcgictlProgram(): Command {
   return program;
 }
 
-/** Run by bin/fcgictl through src/cli/launch.cts; the code cache is kept at exit (fail() exits early). */
+/** Run by bin/fcgictl through src/cli/launch.cts. */
 export const main: Main = async (argv, launch) => {
-  process.once('exit', () => launch.saveCodeCache());
-  await fcgictlProgram().parseAsync(argv);
+  const program = fcgictlProgram();
+  // The code cache is kept at exit (fail() exits early) once a command ran:
+  // one kept after a bare --help or --version would hold almost nothing.
+  program.hook('preAction', () => void process.once('exit', () => launch.saveCodeCache()));
+  await program.parseAsync(argv);
 };

@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } fro
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Fcgid, lineTime, processStart, tearDown, writeConfig } from '../helpers/daemon.js';
-import { Processes, Scratch, poll } from '../helpers/peers.js';
+import { Processes, Scratch, poll, runToEnd } from '../helpers/peers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HELLO = fileURLToPath(new URL('../../examples/hello.mjs', import.meta.url));
@@ -103,6 +103,18 @@ describe('fcgid start: the first workers first', () => {
     expect(await leftover.exited).toBe('SIGKILL');
     expect(d.lines.filter((l) => /starting \d+ worker|started as pid|running \d+ pool/.test(l.msg)).map((l) => l.msg)).toEqual([]);
     expect(existsSync(scratch.path('sweep.sock'))).toBe(false);
+  });
+
+  it('fcgictl keeps its code cache once a command ran, not after --version alone', async () => {
+    const fcgictl = scratch.path('install', 'bin', 'fcgictl');
+    const cache = scratch.path('install', 'dist', 'bundle', 'fcgictl.cjs.cache');
+    const version = await runToEnd(processes, process.execPath, [fcgictl, '--version']);
+    expect(version.status).toBe(0);
+    expect(existsSync(cache)).toBe(false);
+    // A command that fails (no daemon there) still ran: the cache is written on the way out.
+    const status = await runToEnd(processes, process.execPath, [fcgictl, '-s', scratch.path('nobody.ctl'), 'status']);
+    expect(status.status).not.toBe(0);
+    expect(existsSync(cache)).toBe(true);
   });
 
   it('refuses an unknown control.group before any worker starts (exit 2)', async () => {
