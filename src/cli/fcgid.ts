@@ -11,6 +11,10 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
+import type { ControlServer } from '../control/server.js';
+import type { Daemon } from '../supervisor/daemon.js';
+import type { Log } from '../supervisor/log.js';
+import type { Notifier } from '../supervisor/notify.js';
 import { closeInheritedFds } from '../supervisor/inherited-fds.js';
 import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
@@ -113,13 +117,12 @@ async function start(file: string, launch: Launch): Promise<void> {
   process.on('SIGHUP', () => {
     daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
   });
-  let workersStarted = false;
-  const launched = new Promise<void>((resolve) => (daemon.hooks.launched = resolve)).then(() => (workersStarted = true));
+  const launched = new Promise<void>((resolve) => (daemon.hooks.launched = resolve));
   const starting = daemon.start();
   await Promise.race([launched, starting.catch(() => {})]);
-  let control: InstanceType<typeof import('../control/server.js').ControlServer> | null = null;
+  let control: ControlServer | null = null;
   let metrics: http.Server | null = null;
-  let notifier: InstanceType<typeof import('../supervisor/notify.js').Notifier> | null = null;
+  let notifier: Notifier | null = null;
   try {
     const [, { ControlServer }, { metricsServer }, { Notifier }, { formatAddress, netOptions }] = await rest();
     clearTimeout(early);
@@ -153,7 +156,7 @@ async function start(file: string, launch: Launch): Promise<void> {
   } catch (err) {
     // Workers may run by now (a control socket taken since the check, by an
     // fcgid started at the same moment): stop them before leaving.
-    if (workersStarted) {
+    if (daemon.pools.size > 0) {
       daemon.stop('start-up failed');
       await daemon.stopped;
     }
@@ -170,12 +173,7 @@ async function start(file: string, launch: Launch): Promise<void> {
 }
 
 /** systemd: READY=1 once every pool's workers count as started (or visibly failed), STATUS= as they change. */
-function running(
-  daemon: import('../supervisor/daemon.js').Daemon,
-  notifier: import('../supervisor/notify.js').Notifier,
-  { settled, summary }: Pick<typeof import('../supervisor/daemon.js'), 'settled' | 'summary'>,
-  log: import('../supervisor/log.js').Log,
-): void {
+function running(daemon: Daemon, notifier: Notifier, { settled, summary }: Pick<typeof import('../supervisor/daemon.js'), 'settled' | 'summary'>, log: Log): void {
   let ready = false;
   const announce = (): void => {
     notifier.status(summary(daemon));

@@ -15,7 +15,7 @@
 // The cache is only an optimisation: missing, stale, damaged, rejected or
 // unwritable, the bundle is compiled from source as it would be anyway.
 
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import vm from 'node:vm';
@@ -31,7 +31,7 @@ export interface Launch {
   saveCodeCache(): CacheSave;
 }
 
-/** used; or none there; for another build or Node; failing its checksum; refused by V8; not tried (source maps on). */
+/** used; or none there; for another build or Node; failing its checksum; refused by V8; not tried (source maps on, or a bundle without a build id). */
 export type CacheState = 'used' | 'missing' | 'stale' | 'damaged' | 'rejected' | 'off';
 export type CacheSave = 'written' | 'current' | { failed: string };
 
@@ -53,20 +53,12 @@ export function launch(bundle: string, argv: string[]): Promise<void> {
   if ((process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) {
     return mainOf(require(bundle) as { main?: Main }, bundle)(argv, { cache: 'off', saveCodeCache: () => 'current' });
   }
-  const fd = openSync(bundle, 'r');
-  let source: string;
-  let stamp: string;
-  try {
-    const st = fstatSync(fd);
-    source = readFileSync(fd, 'utf8');
-    // The build's id from the banner scripts/bundle.mjs writes; size and mtime for a bundle made otherwise.
-    const build = BUILD_ID.exec(source.slice(0, 200))?.[1] ?? `${st.size} ${st.mtimeMs}`;
-    stamp = `${MAGIC} ${build} ${process.version} ${process.arch}`;
-  } finally {
-    closeSync(fd);
-  }
+  const source = readFileSync(bundle, 'utf8');
+  // The build's id, from the banner scripts/bundle.mjs writes: a bundle made otherwise gets no cache.
+  const build = BUILD_ID.exec(source.slice(0, 200))?.[1];
+  const stamp = build === undefined ? null : `${MAGIC} ${build} ${process.version} ${process.arch}`;
   const cacheFile = `${bundle}.cache`;
-  const found = readCache(cacheFile, stamp);
+  const found = stamp === null ? 'off' : readCache(cacheFile, stamp);
   // The CommonJS wrapper, on the bundle's first line so that its line numbers
   // hold: the bundle sees require, module and __filename as under Node's loader.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
@@ -78,7 +70,7 @@ export function launch(bundle: string, argv: string[]): Promise<void> {
   const launched: Launch = {
     cache,
     saveCodeCache() {
-      if (cache === 'used' || saved) return 'current';
+      if (stamp === null || cache === 'used' || saved) return 'current';
       saved = true;
       return writeCache(cacheFile, stamp, script.createCachedData());
     },

@@ -18,7 +18,7 @@ import {
   type ServerSessionOptions,
 } from '../protocol/index.js';
 import { netOptions, parseAddress, type Address } from './address.js';
-import { socketFileState } from './unix-socket.js';
+import { clearStaleSocket } from './unix-socket.js';
 import { FastCGIRequest, type RequestSource } from './request.js';
 import { FastCGIResponse, type ResponseSink } from './response.js';
 
@@ -119,12 +119,9 @@ export class Responder extends EventEmitter {
       this.listening = true;
       if (address.kind === 'unix') {
         unixPath = address.path;
-        socketFileState(address.path).then(
-          (state) => {
-            // A stale file is replaced; a live one is left alone, and listen fails with EADDRINUSE.
-            if (state === 'stale') unlinkSync(address.path);
-            this.server.listen({ path: address.path });
-          },
+        // A stale file is replaced; a live one is left alone, and listen fails with EADDRINUSE.
+        clearStaleSocket(address.path).then(
+          () => this.server.listen({ path: address.path }),
           (err: Error) => onError(err),
         );
       } else {

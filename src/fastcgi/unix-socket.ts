@@ -3,7 +3,7 @@
 // still listens on (live: never take it over), or another kind of file.
 // One probe serves the responder, the daemon's pool sockets and its control socket.
 
-import { statSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 
 export type SocketFileState = 'absent' | 'stale' | 'live' | 'not-a-socket';
@@ -22,4 +22,14 @@ export async function socketFileState(path: string): Promise<SocketFileState> {
     // Refused or gone: nobody listens. Anything else (EAGAIN on a full backlog) means someone does.
     probe.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? 'stale' : 'live'));
   });
+}
+
+/**
+ * Make way for a listener at `path`: a stale socket file is removed. Returns
+ * what is in the way and must stay ('live', 'not-a-socket'), or null.
+ */
+export async function clearStaleSocket(path: string): Promise<'live' | 'not-a-socket' | null> {
+  const state = await socketFileState(path);
+  if (state === 'stale') unlinkSync(path);
+  return state === 'live' || state === 'not-a-socket' ? state : null;
 }

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { formatAddress, netOptions, type Address } from '../fastcgi/address.js';
-import { socketFileState } from '../fastcgi/unix-socket.js';
+import { clearStaleSocket } from '../fastcgi/unix-socket.js';
 
 export class ListenError extends Error {
   override readonly name = 'ListenError';
@@ -230,12 +230,11 @@ function listenHint(code: string | undefined): string {
 /** A stale socket file is removed; a live one is refused; anything else in the way is an error. */
 export async function prepareUnixPath(path: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
-  const state = await socketFileState(path);
-  if (state === 'not-a-socket') throw new ListenError(`cannot listen on unix:${path}: a file that is not a socket is in the way; remove it or choose another path`);
-  if (state === 'live') {
+  const blocked = await clearStaleSocket(path);
+  if (blocked === 'not-a-socket') throw new ListenError(`cannot listen on unix:${path}: a file that is not a socket is in the way; remove it or choose another path`);
+  if (blocked === 'live') {
     throw new ListenError(`cannot listen on unix:${path}: something is listening there already (another fcgid with this config?); stop it first`);
   }
-  if (state === 'stale') unlinkSync(path);
 }
 
 export function applySocketPermissions(path: string, mode: number | null, uid: number | null, gid: number | null): void {

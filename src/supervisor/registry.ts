@@ -98,17 +98,6 @@ export class Registry {
     return { daemon: f.daemon ?? null, workers: Array.isArray(f.workers) ? f.workers : [] };
   }
 
-  /** Workers of a previous run that are still alive and still the same processes. */
-  static leftovers(file: string): WorkerRecord[] {
-    return Registry.read(file).workers.filter(alive);
-  }
-
-  /** The other fcgid that wrote the file, if it is still running. */
-  static liveOwner(file: string): ProcessRecord | null {
-    const { daemon } = Registry.read(file);
-    return daemon !== null && daemon.pid !== process.pid && alive(daemon) ? daemon : null;
-  }
-
   static ensureDir(file: string): void {
     mkdirSync(dirname(file), { recursive: true });
   }
@@ -123,11 +112,12 @@ function alive(p: ProcessRecord): boolean {
  * Throws, touching nothing, if the fcgid that recorded them still runs.
  */
 export async function sweepLeftovers(file: string, host: Host, log: SweepLog): Promise<void> {
-  const owner = Registry.liveOwner(file);
-  if (owner !== null) {
-    throw new Error(`another fcgid (pid ${owner.pid}) is running this config; its workers are recorded in ${file}; stop it first (kill -TERM ${owner.pid})`);
+  const { daemon, workers } = Registry.read(file);
+  if (daemon !== null && daemon.pid !== process.pid && alive(daemon)) {
+    throw new Error(`another fcgid (pid ${daemon.pid}) is running this config; its workers are recorded in ${file}; stop it first (kill -TERM ${daemon.pid})`);
   }
-  const left = Registry.leftovers(file);
+  // Still alive and still the same processes.
+  const left = workers.filter(alive);
   if (left.length === 0) return;
   log.warn(
     { pids: left.map((r) => r.pid) },
