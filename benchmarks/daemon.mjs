@@ -25,7 +25,8 @@
 //   node benchmarks/daemon.mjs --quick             # every part, short, about 1.5 minutes
 //   options: --rounds=N --duration=S --warmup=S --connections=N --max-requests=N
 //            --start-secs=S --backends=fcgid,spawn-fcgi,php-fpm,supervisord[,fcgid-master,fcgid-baseline]
-//            --baseline=DIR (backend fcgid-baseline: DIR/bin/fcgid, e.g. a build from before a change)
+//            --baseline=DIR (DIR/bin/fcgid, a build from before a change: backend fcgid-baseline in
+//            throughput, and measured beside fcgid in respawn, startup and idle, with ratios)
 //            (throughput); --recycle-slices=N --recycle-slice=S (recycle);
 //            --kills=N (respawn); --runs=N --startup-workers=N (startup);
 //            --idle-workers=N --idle-secs=S --no-strace (idle);
@@ -56,6 +57,7 @@ import {
   cpuMs,
   f0,
   f1,
+  f2,
   fcgidLog,
   foreignCpu,
   inAccept,
@@ -239,6 +241,12 @@ const managers = {
       return { entry: e, managerPid: e.pid, command: `node ${args.join(' ')}`, config: readFileSync(cfg, 'utf8') };
     },
   },
+  // The same, from another build (--baseline=DIR): before and after a change, side by side in one run.
+  'fcgid-baseline': {
+    launch(dir, name, sock, s, opt) {
+      return managers.fcgid.launch(dir, name, sock, { ...s, bin: opt.baseline }, opt);
+    },
+  },
   'spawn-fcgi': {
     launch(dir, name, sock, s) {
       // As people run it: one php-cgi master (exec'd in place by -n) forking
@@ -307,6 +315,11 @@ const managers = {
     },
   },
 };
+
+/** The managers to measure, with fcgid's baseline build right after fcgid when --baseline is given. */
+function withBaseline(kinds, opt) {
+  return opt.baseline ? kinds.flatMap((k) => (k === 'fcgid' ? [k, 'fcgid-baseline'] : [k])) : kinds;
+}
 
 /** Start a manager and wait until `expect` processes under it sit in accept(). */
 async function startManager(kind, dir, name, s, opt) {
@@ -512,7 +525,7 @@ async function recycle(opt, report) {
 
 async function respawn(opt, report) {
   const dir = workDir;
-  const kinds = opt.managers.filter((k) => k !== 'spawn-fcgi');
+  const kinds = withBaseline(opt.managers.filter((k) => k !== 'spawn-fcgi'), opt);
   const log = fcgidLog();
   const ms = [];
   for (const kind of kinds) {
@@ -585,6 +598,8 @@ async function respawn(opt, report) {
   );
   const fc = summary.find((s) => s.kind === 'fcgid');
   if (fc) console.log(`fcgid's own log ("started as pid" time minus the kill's wall-clock ms): median ${f1(fc.logMedian)} ms`);
+  const base = summary.find((s) => s.kind === 'fcgid-baseline');
+  if (fc && base) console.log(`fcgid / baseline: new child ${f2(fc.spawnMedian / base.spawnMedian)}x, new child in accept() ${f2(fc.acceptMedian / base.acceptMedian)}x (medians)`);
   report.respawn = summary;
 }
 
@@ -596,9 +611,9 @@ async function startup(opt, report) {
   const n = opt.startupWorkers;
   // fcgid both ways: n php-cgi processes it execs itself, and one php-cgi master
   // forking n children (what spawn-fcgi -C and php-fpm do).
-  const entries = opt.managers.flatMap((kind) => [
+  const entries = withBaseline(opt.managers, opt).flatMap((kind) => [
     { id: kind, kind, s: { workers: n } },
-    ...(kind === 'fcgid' ? [{ id: 'fcgid-master', kind, s: { workers: 1, children: n } }] : []),
+    ...(kind.startsWith('fcgid') ? [{ id: `${kind}-master`, kind, s: { workers: 1, children: n } }] : []),
   ]);
   const results = new Map(entries.map((e) => [e.id, []]));
   const node = [];
@@ -626,7 +641,7 @@ async function startup(opt, report) {
       }
       // fcgid logs "running" once it holds its sockets again (after the listen helper's round trip).
       let running;
-      for (let waited = 0; kind === 'fcgid' && !running && waited < 2000; waited += 10) {
+      for (let waited = 0; kind.startsWith('fcgid') && !running && waited < 2000; waited += 10) {
         running = log.lines.find((l) => /^fcgid .* running/.test(l.msg ?? ''));
         if (!running) await sleep(10);
       }
@@ -657,6 +672,10 @@ async function startup(opt, report) {
   );
   const fc = summary.find((s) => s.kind === 'fcgid');
   console.log(`fcgid's "running" log line came ${f1(fc.logRunningMedian)} ms after launch (median); bare \`node -e 0\`: ${f1(median(node))} ms`);
+  for (const arrangement of ['', '-master']) {
+    const [now, base] = [`fcgid${arrangement}`, `fcgid-baseline${arrangement}`].map((k) => summary.find((s) => s.kind === k));
+    if (now && base) console.log(`fcgid${arrangement} / baseline: ${f2(now.median / base.median)}x (medians)`);
+  }
   report.startup = { workers: n, nodeBareMs: median(node), managers: summary };
 }
 
@@ -664,10 +683,25 @@ async function startup(opt, report) {
 // Part 4: idle footprint
 
 async function idle(opt, report) {
+  const results = [];
+  // With --baseline, the two builds one after the other, twice, in alternating order (ABBA).
+  const order = opt.baseline ? ['fcgid', 'fcgid-baseline', 'fcgid-baseline', 'fcgid'] : ['fcgid'];
+  for (const [i, kind] of order.entries()) results.push(await idleOne(opt, report, kind, i));
+  if (opt.baseline) {
+    const of = (kind, key) => median(results.filter((r) => r.kind === kind).map((r) => r[key]));
+    console.log(
+      `\nfcgid / baseline, idle with ${opt.idleWorkers} workers (medians of 2 windows each): CPU ${f2(of('fcgid', 'cpuMs') / of('fcgid-baseline', 'cpuMs'))}x, ` +
+        `VmRSS ${f2(of('fcgid', 'rssMB') / of('fcgid-baseline', 'rssMB'))}x (${f1(of('fcgid', 'rssMB'))} vs ${f1(of('fcgid-baseline', 'rssMB'))} MB)`,
+    );
+  }
+  report.idle = opt.baseline ? results : results[0];
+}
+
+async function idleOne(opt, report, kind, run) {
   const dir = workDir;
   const n = opt.idleWorkers;
   const t0 = performance.now();
-  const m = await startManager('fcgid', dir, 'idle-fcgid', { workers: n }, opt);
+  const m = await startManager(kind, dir, `idle-${kind}-${run}`, { workers: n }, opt);
   const startMs = performance.now() - t0;
   report.commands.push(m.command);
   // start_secs (1 s) timers are the last thing a fresh pool schedules; let them pass.
@@ -692,6 +726,7 @@ async function idle(opt, report) {
     involuntary: x.ctx.involuntary - snaps[i].ctx.involuntary,
   }));
   const result = {
+    kind,
     workers: n,
     workersInAcceptAtEnd: workers,
     startMs,
@@ -722,7 +757,7 @@ async function idle(opt, report) {
   console.log(
     '\n' +
       table(
-        ['fcgid, idle', 'value'],
+        [`${kind}, idle`, 'value'],
         [
           ['workers (php-cgi, all in accept() at the end)', `${n} (${workers})`],
           ['launch to all in accept()', `${f0(startMs)} ms`],
@@ -736,7 +771,7 @@ async function idle(opt, report) {
       ),
   );
   if (result.strace) console.log(`\nstrace -c -f over 10 s:\n${result.strace.summary || '(no syscalls: strace -c prints no table when it saw none)'}`);
-  report.idle = result;
+  return result;
 }
 
 // ---------------------------------------------------------------------------
@@ -769,9 +804,9 @@ async function main() {
   const limits = {
     throughput: opt.backends.length * (opt.warmup + opt.rounds * (opt.duration + 3)) + 90,
     recycle: 2 * opt.recycleSlices * (opt.recycleSlice + 3) + 60,
-    respawn: opt.kills * 3 * 4 + 60,
-    startup: opt.runs * (opt.managers.length + 1) * 4 + 60,
-    idle: opt.idleSecs + 90,
+    respawn: opt.kills * 3 * (opt.managers.length + (opt.baseline ? 1 : 0)) + 60,
+    startup: opt.runs * (opt.managers.length + 1) * (opt.baseline ? 2 : 1) * 4 + 60,
+    idle: (opt.baseline ? 4 : 1) * (opt.idleSecs + 2 + (opt.strace ? 15 : 0) + 20) + 60,
   };
   const parts = { throughput, recycle, respawn, startup, idle };
   for (const p of opt.parts) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// What a log line costs through DeferredLog (src/supervisor/log.ts) once pino
+// What a log line costs through DeferredLog (src/cli/deferred-log.ts) once pino
 // is attached, against pino alone: the pool loggers the daemon makes before
 // pino is loaded keep forwarding to it. 200,000 lines of worker output to
 // /dev/null, 5 runs each, medians printed. Needs a build (npm run build).
 import pino from 'pino';
-import { DeferredLog } from '../dist/supervisor/log.js';
+import { DeferredLog } from '../dist/cli/deferred-log.js';
 
 const dest = pino.destination({ dest: '/dev/null', sync: true });
 const N = 200_000;

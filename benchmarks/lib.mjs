@@ -412,6 +412,7 @@ export function quantile(xs, q) {
 }
 export const median = (xs) => quantile(xs, 0.5);
 export const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+export const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 export const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 
 export function table(header, rows) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// What the scoreboard costs (src/supervisor/scoreboard.ts, run by the daemon
+// What the scoreboard costs (src/host/observe.ts and src/supervisor/scoreboard.ts, run by the daemon
 // every SCAN_INTERVAL_MS = 1000 ms). For each worker count (64, then 512):
 //
 //   daemon      `fcgid start` with one pool of N php-cgi workers
@@ -10,7 +10,7 @@
 //               /proc/<pid>/stat, and the main thread's run time from
 //               /proc/<pid>/schedstat, in ns) divided by the window: CPU ms per
 //               second, which is CPU ms per scan plus the daemon's idle upkeep
-//   in-process  Scoreboard.scan, imported from dist/, timed here against the same
+//   in-process  one scan (ProcObserver.observe, then Scoreboard.update), imported from dist/, timed here against the same
 //               N pids (and a listening socket of this process, so that every
 //               worker reads as idle, as in the daemon): ms per scan back to back,
 //               and 1 s apart as the daemon runs it (caches cold in between), and
@@ -18,6 +18,7 @@
 //
 //   node benchmarks/scoreboard.mjs                       # 64 and 512 workers, 20 s windows
 //   node benchmarks/scoreboard.mjs --workers=64,512,1024 --idle-secs=20 --scans=50 --spaced=10 --extra-fds=6
+//   node benchmarks/scoreboard.mjs --baseline=DIR    # the daemon part only, this build and DIR's (ABBA), with ratios
 //
 // Needs a build (npm run build) and php-cgi. Linux only: it reads /proc. The
 // control socket and worker registry go in a temp dir, removed at the end. The
@@ -39,7 +40,8 @@ const FCGID = path.join(root, 'bin', 'fcgid');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const { Scoreboard } = await import(path.join(root, 'dist', 'supervisor', 'scoreboard.js'));
-const procnet = await import(path.join(root, 'dist', 'supervisor', 'procnet.js'));
+const { ProcObserver } = await import(path.join(root, 'dist', 'host', 'observe.js'));
+const procnet = await import(path.join(root, 'dist', 'host', 'procnet.js'));
 
 function option(name, fallback) {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -50,6 +52,8 @@ const IDLE_SECS = Number(option('idle-secs', '20'));
 const SCANS = Number(option('scans', '50'));
 const EXTRA_FDS = Number(option('extra-fds', '6'));
 const SPACED = Number(option('spaced', '10'));
+/** Another build (a checkout from before a change): its daemon measured beside this one, ABBA, with ratios. */
+const BASELINE = option('baseline', null) === null ? null : path.resolve(option('baseline', null), 'bin', 'fcgid');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function statFields(pid) {
@@ -96,7 +100,7 @@ function timeIt(fn, runs) {
   return (performance.now() - t0) / runs;
 }
 
-async function measure(workers) {
+async function measure(workers, bin = FCGID) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fcgid-bench-scoreboard-'));
   const ctl = path.join(dir, 'bench.ctl');
   const config = path.join(dir, 'bench.yaml');
@@ -120,7 +124,7 @@ async function measure(workers) {
       },
     }),
   );
-  const daemon = spawn(process.execPath, [FCGID, 'start', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const daemon = spawn(process.execPath, [bin, 'start', '-c', config], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   daemon.stderr.on('data', (c) => (stderr += c));
   const exited = new Promise((r) => daemon.once('exit', (code, signal) => r(code ?? signal)));
@@ -153,19 +157,23 @@ async function measure(workers) {
     const daemonCpu = (cpuMs(daemon.pid) - c0) / secs;
     const daemonMain = (mainThreadMs(daemon.pid) - m0) / secs;
     const rss = Number(statFields(daemon.pid)[21]) * 4096;
+    if (bin !== FCGID) return { workers, fds, secs, daemonCpu, daemonMain, rss };
 
     // In this process: the same scan over the same pids.
     server = net.createServer();
     await new Promise((r) => server.listen(path.join(dir, 'probe.sock'), r));
     const listenerFd = server._handle.fd;
+    // One scan as the daemon runs it: /proc read by the host's observer, history kept by the scoreboard.
     const board = new Scoreboard();
-    const probe = [{ name: 'php', listenerFd, pids }];
-    board.scan(Date.now(), probe);
+    const observer = new ProcObserver();
+    const probe = [{ name: 'php', listener: { fd: listenerFd }, workerFd: 0, pids }];
+    const scan = () => board.update(Date.now(), observer.observe(probe));
+    scan();
     const perScan = [];
     let idle = 0;
     for (let i = 0; i < SCANS; i++) {
       const t = performance.now();
-      const out = board.scan(Date.now(), probe);
+      const out = scan();
       perScan.push(performance.now() - t);
       idle = [...out.get('php').workers.values()].filter((w) => w.activity === 'idle').length;
     }
@@ -174,7 +182,7 @@ async function measure(workers) {
     for (let i = 0; i < SPACED; i++) {
       await sleep(1000);
       const t = performance.now();
-      board.scan(Date.now(), probe);
+      scan();
       spaced.push(performance.now() - t);
     }
     // The parts, one kind of read at a time, over every pid.
@@ -182,7 +190,7 @@ async function measure(workers) {
     const parts = {
       'readdir+readlink /proc/<pid>/fd (socketFds)': timeIt(() => pids.forEach((p) => procnet.socketFds(p)), runs),
       'read /proc/<pid>/io (ioCounter)': timeIt(() => pids.forEach((p) => procnet.ioCounter(p)), runs),
-      ...(procnet.residentBytes ? { 'read /proc/<pid>/statm (residentBytes)': timeIt(() => pids.forEach((p) => procnet.residentBytes(p)), runs) } : {}),
+      'read /proc/<pid>/stat (cpuAndRss)': timeIt(() => pids.forEach((p) => procnet.cpuAndRss(p)), runs),
       'read+parse /proc/net/unix (unixRows)': timeIt(() => procnet.unixRows(), runs),
     };
     const unixLines = readFileSync('/proc/net/unix', 'utf8').split('\n').length - 2;
@@ -214,10 +222,21 @@ async function measure(workers) {
 const cpus = os.cpus();
 console.log(`scoreboard cost: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, Node ${process.version}, Linux ${os.release()}; idle window ${IDLE_SECS} s, ${SCANS} in-process scans`);
 for (const n of WORKER_COUNTS) {
+  if (BASELINE) {
+    // Idle daemon CPU and RSS of both builds, in the order A B B A.
+    const runs = [];
+    for (const bin of [FCGID, BASELINE, BASELINE, FCGID]) runs.push({ bin, r: await measure(n, bin) });
+    const of = (bin, key) => runs.filter((x) => x.bin === bin).reduce((a, x) => a + x.r[key], 0) / 2;
+    console.log(`\n${n} workers, idle ${IDLE_SECS} s, mean of 2 windows each:`);
+    console.log(`  this build: ${f1(of(FCGID, 'daemonCpu'))} CPU ms/s, RSS ${f1(of(FCGID, 'rss') / 1048576)} MiB`);
+    console.log(`  baseline:   ${f1(of(BASELINE, 'daemonCpu'))} CPU ms/s, RSS ${f1(of(BASELINE, 'rss') / 1048576)} MiB (${BASELINE})`);
+    console.log(`  this / baseline: CPU ${f2(of(FCGID, 'daemonCpu') / of(BASELINE, 'daemonCpu'))}x, RSS ${f2(of(FCGID, 'rss') / of(BASELINE, 'rss'))}x`);
+    continue;
+  }
   const r = await measure(n);
   console.log(`\n${r.workers} php-cgi workers (${f1(r.fds)} fds each; /proc/net/unix ${r.unixLines} rows), idle ${f1(r.secs)} s:`);
   console.log(`  daemon: ${f1(r.daemonCpu)} CPU ms/s (utime+stime, all threads); main thread ${f1(r.daemonMain)} ms/s; RSS ${f1(r.rss / 1048576)} MiB`);
-  console.log(`  Scoreboard.scan in-process, back to back: mean ${f2(r.scan.mean)} ms, median ${f2(r.scan.median)} ms, p95 ${f2(r.scan.p95)} ms per scan (${r.idle}/${r.workers} idle)`);
-  console.log(`  Scoreboard.scan in-process, 1 s apart:    mean ${f2(r.spaced.mean)} ms, median ${f2(r.spaced.median)} ms, p95 ${f2(r.spaced.p95)} ms per scan (${SPACED} scans)`);
+  console.log(`  one scan in-process, back to back: mean ${f2(r.scan.mean)} ms, median ${f2(r.scan.median)} ms, p95 ${f2(r.scan.p95)} ms per scan (${r.idle}/${r.workers} idle)`);
+  console.log(`  one scan in-process, 1 s apart:    mean ${f2(r.spaced.mean)} ms, median ${f2(r.spaced.median)} ms, p95 ${f2(r.spaced.p95)} ms per scan (${SPACED} scans)`);
   for (const [what, ms] of Object.entries(r.parts)) console.log(`    ${what}: ${f2(ms)} ms for all ${r.workers}`);
 }

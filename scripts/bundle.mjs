@@ -9,7 +9,7 @@
 //
 // Paths built from import.meta.url keep working because the bundle sits at the
 // same depth as tsc's modules: dist/bundle/fcgid.cjs finds ../../package.json
-// and ../supervisor/listen-helper.js just as dist/cli/fcgid.js does.
+// and ../host/listen-helper.js just as dist/cli/fcgid.js does.
 import { build } from 'esbuild';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';

@@ -12,10 +12,10 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import type { ControlServer } from '../control/server.js';
-import type { Daemon } from '../supervisor/daemon.js';
+import type { Notifier } from '../host/notify.js';
+import { closeInheritedFds } from '../host/inherited-fds.js';
 import type { Log } from '../supervisor/log.js';
-import type { Notifier } from '../supervisor/notify.js';
-import { closeInheritedFds } from '../supervisor/inherited-fds.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
 
@@ -65,17 +65,18 @@ async function start(file: string, launch: Launch): Promise<void> {
   // Start-up runs in two parts, so that the first workers start as early as
   // they can (docs/operations.md): what spawning needs, then the rest (pino,
   // the control and metrics servers, systemd notification) while they boot.
-  const [{ Daemon, StartError, settled, summary }, { realHost }, { DeferredLog }, { claimControlPath }, { resolveGroup }] = await Promise.all([
-    import('../supervisor/daemon.js'),
-    import('../supervisor/real-host.js'),
-    import('../supervisor/log.js'),
+  const [{ Supervisor }, { StartError }, { realPort }, { DeferredLog }, { claimControlPath }, { resolveGroup }] = await Promise.all([
+    import('../supervisor/supervisor.js'),
+    import('../supervisor/errors.js'),
+    import('../host/real-port.js'),
+    import('./deferred-log.js'),
     import('../control/claim.js'),
-    import('../supervisor/identity.js'),
+    import('../host/identity.js'),
   ]);
   const log = new DeferredLog(config.log.level);
   if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
   const rest = () =>
-    Promise.all([import('pino'), import('../control/server.js'), import('../control/metrics.js'), import('../supervisor/notify.js'), import('../fastcgi/address.js')]);
+    Promise.all([import('pino'), import('../control/server.js'), import('../control/metrics.js'), import('../host/notify.js'), import('../fastcgi/address.js'), import('../supervisor/snapshot.js')]);
   const attachLogger = async (): Promise<void> => {
     const { default: pino } = (await rest())[0];
     if (!log.attached) log.attach(makeLogger(pino, config, log.now));
@@ -112,28 +113,26 @@ async function start(file: string, launch: Launch): Promise<void> {
   } catch (err) {
     await leave((err as Error).message, EXIT.FAILED);
   }
-  const daemon = new Daemon(config, log, realHost);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => daemon.stop(signal));
-  process.on('SIGHUP', () => {
-    daemon.reload().catch((err: Error) => log.error({ err: err.message }, 'SIGHUP: reload failed; the previous config stays in force'));
-  });
-  const launched = new Promise<void>((resolve) => (daemon.hooks.launched = resolve));
-  const starting = daemon.start();
+  const sup = new Supervisor(config, log, realPort(config, log));
+  // Handlers only hand the signal to the loop (gunicorn's arbiter does the same).
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => sup.step({ type: 'signal', signal }));
+  const launched = new Promise<void>((resolve) => (sup.hooks.launched = resolve));
+  const starting = sup.start();
   await Promise.race([launched, starting.catch(() => {})]);
   let control: ControlServer | null = null;
   let metrics: http.Server | null = null;
   let notifier: Notifier | null = null;
   try {
-    const [, { ControlServer }, { metricsServer }, { Notifier }, { formatAddress, netOptions }] = await rest();
+    const [, { ControlServer }, { metricsServer }, { Notifier }, { formatAddress, netOptions }, snapshots] = await rest();
     clearTimeout(early);
     await attachLogger();
-    control = new ControlServer(daemon, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
+    control = new ControlServer(sup, { path: config.control.socket, mode: config.control.mode, group: config.control.group, version: VERSION });
     await control.listen();
     await starting;
-    if (daemon.state === 'running') {
+    if (sup.state === 'running') {
       if (config.metrics.listen !== null) {
         const where = config.metrics.listen;
-        const server = metricsServer(daemon);
+        const server = metricsServer(() => sup.snapshot());
         metrics = await new Promise<http.Server | null>((resolve) => {
           server.once('error', (err: NodeJS.ErrnoException) => {
             log.error({ err: err.message }, `metrics.listen ${formatAddress(where)}: ${err.code ?? err.message}; metrics stay available on the control socket`);
@@ -143,7 +142,7 @@ async function start(file: string, launch: Launch): Promise<void> {
         });
       }
       notifier = new Notifier({ warn: (f, m) => log.warn(f, m), debug: (f, m) => log.debug(f, m) });
-      running(daemon, notifier, { settled, summary }, log);
+      running(sup, notifier, snapshots, log);
       log.info(
         { version: VERSION, config: config.file, control: config.control.socket },
         `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
@@ -156,37 +155,39 @@ async function start(file: string, launch: Launch): Promise<void> {
   } catch (err) {
     // Workers may run by now (a control socket taken since the check, by an
     // fcgid started at the same moment): stop them before leaving.
-    if (daemon.pools.size > 0) {
-      daemon.stop('start-up failed');
-      await daemon.stopped;
+    if (sup.pools.live.size > 0) {
+      await sup.command({ kind: 'shutdown', why: 'start-up failed' });
+      await sup.stopped;
     }
     await control?.close();
     if (err instanceof StartError) await leave(err.message, err.exitCode);
     await leave(err instanceof Error ? (err.stack ?? err.message) : String(err), EXIT.FAILED);
   }
-  await daemon.stopped;
+  await sup.stopped;
   notifier?.stop();
   await notifier?.flushed();
   metrics?.close();
   await control?.close();
-  process.exit(EXIT.OK);
+  process.exit(sup.failure === null ? EXIT.OK : EXIT.FAILED);
 }
 
 /** systemd: READY=1 once every pool's workers count as started (or visibly failed), STATUS= as they change. */
-function running(daemon: Daemon, notifier: Notifier, { settled, summary }: Pick<typeof import('../supervisor/daemon.js'), 'settled' | 'summary'>, log: Log): void {
+function running(sup: Supervisor, notifier: Notifier, { settled, summaryLine }: typeof import('../supervisor/snapshot.js'), log: Log): void {
   let ready = false;
   const announce = (): void => {
-    notifier.status(summary(daemon));
-    if (!ready && daemon.state === 'running' && settled(daemon)) {
+    if (!notifier.enabled) return;
+    const snap = sup.snapshot();
+    notifier.status(summaryLine(snap));
+    if (!ready && snap.state === 'running' && settled(snap)) {
       ready = true;
-      void notifier.send({ READY: '1', STATUS: summary(daemon) });
+      void notifier.send({ READY: '1', STATUS: summaryLine(snap) });
     }
   };
-  daemon.hooks = {
-    ...daemon.hooks,
+  sup.hooks = {
+    ...sup.hooks,
     changed: announce,
     reloading: () => void notifier.send({ RELOADING: '1', STATUS: 'reloading the config' }),
-    reloaded: () => void notifier.send({ READY: '1', STATUS: summary(daemon) }),
+    reloaded: () => void notifier.send({ READY: '1', STATUS: summaryLine(sup.snapshot()) }),
     stopping: () => void notifier.send({ STOPPING: '1', STATUS: 'stopping workers' }),
   };
   const watchdogMs = notifier.startWatchdog();

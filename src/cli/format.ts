@@ -1,7 +1,7 @@
 // How fcgictl prints status: a line per pool and a line per worker, aligned in
 // columns like `supervisorctl status` or `pm2 list`, with colour only on a TTY.
 
-import type { DaemonStatus, SlotStatus } from '../supervisor/status.js';
+import type { DaemonStatus, SlotStatus } from '../control/wire.js';
 
 const COLORS: Record<string, string> = {
   running: '\x1b[32m',

@@ -4,8 +4,7 @@
 // No side effects beyond reading the file.
 
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Node, type Scalar, type YAMLMap } from 'yaml';
 import { AddressError, formatAddress, parseAddress, type Address } from '../fastcgi/address.js';
 import { splitCommand } from './command.js';
@@ -21,29 +20,10 @@ import {
   type PoolConfig,
 } from './types.js';
 import { parseDuration, parseMode, parseSignal, parseSize, type Parsed } from './units.js';
+import { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
+import { defaultControlSocket } from './paths.js';
 
-export interface ConfigIssue {
-  file: string;
-  line: number | null;
-  path: string;
-  message: string;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'FCGID_BAD_CONFIG';
-  readonly issues: ConfigIssue[];
-  constructor(issues: ConfigIssue[]) {
-    const sorted = [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-    super(sorted.map(formatIssue).join('\n'));
-    this.issues = sorted;
-  }
-}
-
-export function formatIssue(i: ConfigIssue): string {
-  const where = i.line === null ? basename(i.file) : `${basename(i.file)}:${i.line}`;
-  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
-}
+export { ConfigError, formatIssue, type ConfigIssue };
 
 export interface LoadOptions {
   /** For the default control socket path; defaults to the running process's. */
@@ -103,7 +83,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 function readControl(r: Reader, node: Node | undefined, file: string, options: LoadOptions): ControlConfig {
   const m = r.map(node, 'control', CONTROL_KEYS, true);
   return {
-    socket: r.path(m?.get('socket'), 'control.socket', dirname(file)) ?? defaultControlSocket(file, options),
+    socket: r.path(m?.get('socket'), 'control.socket', dirname(file)) ?? defaultControlSocket(file, options.uid, options.env),
     mode: r.mode(m?.get('mode'), 'control.mode') ?? 0o600,
     group: r.string(m?.get('group'), 'control.group'),
   };
@@ -231,15 +211,6 @@ function readSize(r: Reader, m: Map<string, Node>, at: string, fallback: number)
   const lo = min ?? 1;
   if (lo > max) r.error(m.get('min_workers')!, `${at}.min_workers`, `expected at most max_workers (${max}), got ${lo}`);
   return { workers: Math.max(lo, 1), min_workers: lo, max_workers: max };
-}
-
-function defaultControlSocket(file: string, options: LoadOptions): string {
-  const uid = options.uid ?? process.getuid?.() ?? 0;
-  const env = options.env ?? process.env;
-  const name = `${basename(file, extname(file))}.ctl`;
-  if (uid === 0) return join('/run/fcgid', name);
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'fcgid', name);
-  return join(tmpdir(), `fcgid-${uid}`, name);
 }
 
 // --- the reader: typed getters that record issues instead of throwing ---

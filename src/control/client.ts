@@ -3,8 +3,8 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultControlDir } from '../config/paths.js';
 
 export class ControlError extends Error {
   override readonly name = 'ControlError';
@@ -24,13 +24,6 @@ export interface Located {
   path: string;
   /** How it was found, for error messages. */
   how: string;
-}
-
-/** The directory fcgid puts control sockets in by default, for this user. */
-export function defaultControlDir(uid = process.getuid?.() ?? 0, env = process.env): string {
-  if (uid === 0) return '/run/fcgid';
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'fcgid');
-  return join(tmpdir(), `fcgid-${uid}`);
 }
 
 /** -s PATH, then -c CONFIG, then $FCGID_CONTROL, then the only socket in the default directory. */

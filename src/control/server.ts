@@ -1,18 +1,21 @@
 // The control socket: HTTP/1.1 with JSON bodies on a unix socket, so that
 // `curl --unix-socket` works and nothing new is invented (DESIGN.md §6). Each
-// route is documented in docs/control-api.md. Requests only call Daemon
-// commands; a bad or oversized request gets a 4xx with a JSON error.
+// route is documented in docs/control-api.md, its types in wire.ts. Requests
+// only become supervisor commands or read its snapshot; a bad or oversized
+// request gets a 4xx with a JSON error.
 
 import { chmodSync, chownSync } from 'node:fs';
 import http from 'node:http';
 import { constants } from 'node:os';
 import { FastCGIClient } from '../fastcgi/client.js';
 import { cgiParams } from '../fastcgi/params.js';
-import { CommandError, type Daemon } from '../supervisor/daemon.js';
-import { resolveGroup } from '../supervisor/identity.js';
-import { ProcSampler, buildStatus } from '../supervisor/status.js';
+import { resolveGroup } from '../host/identity.js';
+import { CommandError } from '../supervisor/errors.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
 import { claimControlPath } from './claim.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { buildStatus } from './status.js';
+import type { FastCGIResponse, PingResponse, PingResult } from './wire.js';
 
 export const MAX_BODY = 1024 * 1024;
 
@@ -45,11 +48,10 @@ export interface ControlOptions {
 export class ControlServer {
   private readonly server: http.Server;
   private readonly routes: Route[];
-  private readonly sampler = new ProcSampler();
   private readonly followers = new Set<http.ServerResponse>();
 
   constructor(
-    private readonly daemon: Daemon,
+    private readonly sup: Supervisor,
     private readonly options: ControlOptions,
   ) {
     this.routes = this.table();
@@ -86,7 +88,7 @@ export class ControlServer {
   }
 
   private table(): Route[] {
-    const d = this.daemon;
+    const sup = this.sup;
     const pool = (params: string[]): string => decodeURIComponent(params[0]!);
     const r = (method: Route['method'], path: string, handler: Handler): Route => ({
       method,
@@ -96,52 +98,33 @@ export class ControlServer {
     return [
       r('GET', '/v1/status', ({ url }) => {
         const only = url.searchParams.get('pool') ?? undefined;
-        if (only !== undefined) d.pool(only);
-        return buildStatus(d, this.options.version, this.sampler, Date.now(), only);
+        if (only !== undefined) sup.checkPool(only);
+        return buildStatus(sup.snapshot(), this.options.version, process.pid, only);
       }),
       r('GET', '/v1/ping', ({ url }) => this.ping(url.searchParams.get('pool'))),
-      r('POST', '/v1/restart', async ({ body }) => {
-        const pools = optionalStrings(body, 'pools');
-        const batch = optionalInteger(body, 'batch', 1);
-        const results = await d.restart(pools, { batch, hard: body.hard === true });
-        return { results };
-      }),
-      r('POST', '/v1/reload', async () => {
-        const { plan } = await d.reload();
-        return {
-          added: plan.add.map((p) => p.name),
-          removed: plan.remove,
-          restarted: plan.restart.map((p) => p.name),
-          relistened: plan.relisten.map((p) => p.name),
-          scaled: plan.scale,
-          unchanged: plan.unchanged,
-          needs_daemon_restart: plan.needsDaemonRestart,
-        };
-      }),
+      r('POST', '/v1/restart', ({ body }) => sup.command({ kind: 'restart', pools: optionalStrings(body, 'pools'), batch: optionalInteger(body, 'batch', 1), hard: body.hard === true })),
+      r('POST', '/v1/reload', () => sup.command({ kind: 'reload' })),
       r('POST', '/v1/pools/:name/scale', ({ params, body }) => {
         const workers = body.workers;
         if (typeof workers !== 'number') throw new HttpError(400, 'FCGID_BAD_REQUEST', 'expected {"workers": N}');
-        d.scale(pool(params), workers);
-        return { pool: pool(params), workers };
+        return sup.command({ kind: 'scale', pool: pool(params), workers });
       }),
-      r('POST', '/v1/pools/:name/stop', ({ params }) => (d.stopPool(pool(params)), { pool: pool(params), wanted: 0 })),
-      r('POST', '/v1/pools/:name/start', ({ params }) => (d.startPool(pool(params)), { pool: pool(params), wanted: d.pool(pool(params)).wanted })),
+      r('POST', '/v1/pools/:name/stop', ({ params }) => sup.command({ kind: 'stop', pool: pool(params) })),
+      r('POST', '/v1/pools/:name/start', ({ params }) => sup.command({ kind: 'start', pool: pool(params) })),
       r('POST', '/v1/pools/:name/signal', ({ params, body }) => {
         const name = typeof body.signal === 'string' ? body.signal.toUpperCase() : '';
         const signal = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
         if (!(signal in constants.signals)) throw new HttpError(400, 'FCGID_BAD_REQUEST', `expected {"signal": "SIGHUP"}, got ${JSON.stringify(body.signal)}`);
-        return { pool: pool(params), signal, pids: d.signalPool(pool(params), signal) };
+        return sup.command({ kind: 'signal', pool: pool(params), signal });
       }),
       r('POST', '/v1/pools/:name/request', ({ params, body }) => this.request(pool(params), body)),
       r('GET', '/v1/logs', ({ url, req, res }) => this.logs(url, req, res)),
       r('GET', '/metrics', ({ res }) => {
-        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE }).end(renderMetrics(d));
+        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE }).end(renderMetrics(sup.snapshot()));
         return undefined;
       }),
-      r('POST', '/v1/shutdown', () => {
-        setImmediate(() => d.stop('received a shutdown request'));
-        return { state: 'stopping' };
-      }),
+      // Answered before the stop begins, so the client hears it.
+      r('POST', '/v1/shutdown', () => (setImmediate(() => void sup.command({ kind: 'shutdown', why: 'received a shutdown request' })), { state: 'stopping' })),
     ];
   }
 
@@ -166,17 +149,18 @@ export class ControlServer {
     }
   }
 
-  private async ping(only: string | null): Promise<unknown> {
-    const pools = only === null ? [...this.daemon.pools.values()] : [this.daemon.pool(only)];
+  private async ping(only: string | null): Promise<PingResponse> {
+    if (only !== null) this.sup.checkPool(only);
+    const names = only === null ? this.sup.snapshot().pools.map((p) => p.name) : [only];
     const results = await Promise.all(
-      pools.map(async (p) => {
-        const client = new FastCGIClient({ address: this.daemon.addressOf(p.name), connectTimeout: 2000, timeout: 2000 });
+      names.map(async (name): Promise<PingResult> => {
+        const client = new FastCGIClient({ address: this.sup.addressOf(name), connectTimeout: 2000, timeout: 2000 });
         const started = Date.now();
         try {
           const values = await client.getValues();
-          return { pool: p.name, ok: true, ms: Date.now() - started, values: Object.fromEntries(values) };
+          return { pool: name, ok: true, ms: Date.now() - started, values: Object.fromEntries(values) };
         } catch (err) {
-          return { pool: p.name, ok: false, ms: Date.now() - started, error: (err as Error).message };
+          return { pool: name, ok: false, ms: Date.now() - started, error: (err as Error).message };
         } finally {
           client.close();
         }
@@ -187,14 +171,14 @@ export class ControlServer {
     return { results };
   }
 
-  private async request(name: string, body: Record<string, unknown>): Promise<unknown> {
-    this.daemon.pool(name); // an unknown pool is a 404 naming the known ones
+  private async request(name: string, body: Record<string, unknown>): Promise<FastCGIResponse> {
+    this.sup.checkPool(name); // an unknown pool is a 404 naming the known ones
     const path = typeof body.path === 'string' ? body.path : '/';
     const data = typeof body.body === 'string' ? Buffer.from(body.body, 'base64') : undefined;
     const headers = isStringMap(body.headers) ? body.headers : {};
     const extra = isStringMap(body.params) ? body.params : {};
     const timeout = typeof body.timeout_ms === 'number' ? body.timeout_ms : 30_000;
-    const client = new FastCGIClient({ address: this.daemon.addressOf(name), keepConn: false, timeout });
+    const client = new FastCGIClient({ address: this.sup.addressOf(name), keepConn: false, timeout });
     try {
       const r = await client.fetch({
         params: cgiParams({ method: typeof body.method === 'string' ? body.method : 'GET', url: path, headers, contentLength: data?.length, params: extra }),
@@ -217,17 +201,17 @@ export class ControlServer {
 
   private logs(url: URL, req: http.IncomingMessage, res: http.ServerResponse): undefined {
     const pool = url.searchParams.get('pool');
-    if (pool !== null) this.daemon.pool(pool);
+    if (pool !== null) this.sup.checkPool(pool);
     const n = Number(url.searchParams.get('n') ?? 100);
     if (!Number.isInteger(n) || n < 0) throw new HttpError(400, 'FCGID_BAD_REQUEST', `n must be a whole number, got ${url.searchParams.get('n')}`);
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
-    for (const e of this.daemon.logbook.tail(pool, n)) res.write(JSON.stringify(e) + '\n');
+    for (const e of this.sup.logbook.tail(pool, n)) res.write(JSON.stringify(e) + '\n');
     if (url.searchParams.get('follow') !== '1') {
       res.end();
       return;
     }
     this.followers.add(res);
-    const stop = this.daemon.logbook.follow(pool, (e) => {
+    const stop = this.sup.logbook.follow(pool, (e) => {
       // A follower that does not read is dropped rather than buffered without bound.
       if (res.writableLength > MAX_BODY) res.destroy();
       else res.write(JSON.stringify(e) + '\n');
@@ -250,7 +234,7 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof CommandError) {
-    const status = { FCGID_UNKNOWN_POOL: 404, FCGID_BAD_REQUEST: 400, FCGID_STOPPING: 409, FCGID_RELOAD_FAILED: 422 }[err.code];
+    const status = { FCGID_UNKNOWN_POOL: 404, FCGID_BAD_REQUEST: 400, FCGID_STOPPING: 409, FCGID_BUSY: 409, FCGID_RELOAD_FAILED: 422 }[err.code];
     return new HttpError(status, err.code, err.message, err.issues ? { issues: err.issues } : {});
   }
   return new HttpError(500, 'FCGID_INTERNAL', (err as Error)?.message ?? String(err));

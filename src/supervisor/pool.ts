@@ -1,19 +1,14 @@
 // A pool: its slots, what is wanted of them, and the one reconcile step that
 // makes what runs match what is wanted (desired vs observed, DESIGN.md §3).
-// Restart, scale and stop are then small: they change `wanted` and reconcile.
+// Only the supervisor (supervisor.ts) writes what is wanted — scale, stop,
+// start, restart, recycle — and every one of those ends in reconcile().
 
 import type { PoolConfig } from '../config/types.js';
-import type { Host, SpawnSpec } from './host.js';
-import { Slot, fmtMs, type SlotObserver, type SlotState } from './slot.js';
+import { fmtMs } from './format.js';
+import type { Host, Ids, SpawnSpec } from './port.js';
+import { Slot, type SlotEvent, type SlotObserver, type SlotState } from './slot.js';
 
 export type PoolState = 'starting' | 'running' | 'degraded' | 'failed' | 'stopping' | 'stopped';
-
-export interface PoolEnv {
-  /** The daemon's environment, for pass_env and when clear_env is false. */
-  base: NodeJS.ProcessEnv;
-  uid: number | null;
-  gid: number | null;
-}
 
 export interface RestartOptions {
   /** Slots turned over at once in a rolling restart. Default: all of them. */
@@ -30,156 +25,116 @@ export interface RestartResult {
   failed: number[];
 }
 
+/** A restart in progress: which slots are still to turn over, how many at once, and how it went so far. */
+export interface Rollout {
+  /** Slot indexes whose worker is still to be replaced. */
+  readonly due: Set<number>;
+  readonly batch: number;
+  /** --hard: every worker stops first ('draining'), then all start again ('starting'); null for a rolling restart. */
+  hard: 'draining' | 'starting' | null;
+  replaced: number;
+  readonly failed: number[];
+  readonly waiters: Array<(r: RestartResult) => void>;
+}
+
 export class Pool {
   config: PoolConfig;
   readonly slots: Slot[] = [];
-  /** Rolling replacements in flight: slot index → the new worker's slot. */
+  /** Rolling replacements in flight (a restart or a recycle): slot index → the new worker's slot. */
   readonly replacements = new Map<number, Slot>();
-  /** Desired number of workers; 0 when the pool is wanted down. */
-  wanted = 0;
-  /** The count to come back to after `stop`. */
-  configured: number;
-  /** Bumped by every restart; a slot of an older revision is due for replacement. */
-  revision = 0;
-  private batch = 1;
-  private hardPending = false;
-  private failedReplacements: number[] = [];
-  private replacedCount = 0;
-  private waiters: Array<(r: RestartResult) => void> = [];
+  /** The restart in progress, if any. */
+  rollout: Rollout | null = null;
+  /** Slots to be replaced for a limit (max_memory, max_lifetime), one at a time, outside a rollout. */
+  private readonly recycling = new Set<number>();
+  /** Desired: how many workers, and whether the pool is wanted up at all (stop keeps the count for start). */
+  private count: number;
+  private up = false;
   private readonly host: Host;
   private readonly observer: SlotObserver;
-  /** null while the socket is away with the listen helper (listeners.ts, handOver): spawns wait. */
+  /** null while the socket is away with the listen helper (src/host/listeners.ts, handOver): spawns wait. */
   private socketFd: number | null;
   private baseEnv: Record<string, string>;
-  private readonly env: PoolEnv;
   /** Children of masters being stopped one by one (stopChild), so a scan does not stop them twice. */
   private readonly stoppingChildren = new Set<number>();
 
-  constructor(config: PoolConfig, socketFd: number | null, host: Host, observer: SlotObserver, env: PoolEnv) {
+  constructor(
+    config: PoolConfig,
+    socketFd: number | null,
+    host: Host,
+    observer: SlotObserver,
+    private readonly ids: Ids,
+    private readonly base: Readonly<Record<string, string | undefined>>,
+  ) {
     this.config = config;
-    this.configured = config.workers;
+    this.count = config.workers;
     this.socketFd = socketFd;
     this.host = host;
     this.observer = observer;
-    this.env = env;
-    this.baseEnv = buildEnv(config, env.base);
+    this.baseEnv = buildEnv(config, base);
   }
 
   get name(): string {
     return this.config.name;
   }
 
-  /**
-   * Make the slots match what is wanted. The only place slots are created,
-   * started, stopped or replaced; every command and every event ends here.
-   */
-  reconcile(): void {
-    const target = this.hardPending ? 0 : this.wanted;
-    while (this.slots.length < target) this.slots.push(this.newSlot(this.slots.length));
-    this.slots.forEach((slot, i) => {
-      const next = this.replacements.get(i);
-      // A worker whose replacement counts as started hands over: it is wanted down.
-      const handingOver = next !== undefined && next.state === 'running';
-      slot.want = i < target && !handingOver ? 'up' : 'down';
-      slot.handle({ type: slot.want === 'up' ? 'start' : 'stop' });
-      if (next && i >= target) {
-        next.want = 'down';
-        next.handle({ type: 'stop' });
-        if (next.pid === null) this.replacements.delete(i);
-      }
-    });
-    if (this.hardPending && this.quiescent) {
-      // --hard: everything is down; now start it all again, on the new revision.
-      this.hardPending = false;
-      for (const slot of this.slots) slot.revision = this.revision;
-      this.replacedCount = Math.min(this.slots.length, this.wanted);
-      this.reconcile();
-      return;
-    }
-    if (!this.hardPending) this.roll();
-    // Surplus slots at the end go away once their process is gone. Against
-    // `wanted`, not `target`: a --hard restart's slots are down, not surplus.
-    while (this.slots.length > this.wanted && isIdle(this.slots[this.slots.length - 1]!.state) && !this.replacements.has(this.slots.length - 1)) {
-      this.slots.pop();
-    }
-    this.settleRestart();
+  /** Desired number of workers; 0 when the pool is wanted down. */
+  get wanted(): number {
+    return this.up ? this.count : 0;
   }
 
-  /** Rolling restart: replacement first, old worker stopped once the new one counts as started. */
-  private roll(): void {
-    for (const [i, next] of this.replacements) {
-      const old = this.slots[i]!;
-      if (next.state === 'running' && old.pid === null) {
-        this.slots[i] = next;
-        this.replacements.delete(i);
-        this.replacedCount++;
-      } else if (next.state === 'fatal' || (next.state === 'backoff' && next.failures >= 1)) {
-        // The new worker does not start: keep the old one serving, and say so.
-        next.want = 'down';
-        next.handle({ type: 'stop' });
-        if (next.pid === null) {
-          this.replacements.delete(i);
-          old.revision = this.revision;
-          this.failedReplacements.push(i);
-          this.observer.log('error', { slot: old.label, tail: next.tail.toArray() }, `worker ${old.label}: its replacement failed to start; the old worker keeps serving`);
-        }
-      }
-    }
-    for (let i = 0; i < Math.min(this.wanted, this.slots.length) && this.replacements.size < this.batch; i++) {
-      const slot = this.slots[i]!;
-      if (slot.revision === this.revision || this.replacements.has(i)) continue;
-      if (slot.state !== 'running') {
-        // Not serving anyway (starting, backoff, fatal, exited): restart it in place.
-        slot.revision = this.revision;
-        slot.reset();
-        if (slot.pid !== null) slot.handle({ type: 'stop' });
-        else slot.handle({ type: 'start' });
-        this.replacedCount++;
-        continue;
-      }
-      const next = this.newSlot(i);
-      next.want = 'up';
-      this.replacements.set(i, next);
-      next.handle({ type: 'start' });
-    }
+  /** The count to come back to after `stop`. */
+  get configured(): number {
+    return this.count;
   }
 
-  /** Begin a restart; resolves when every slot runs the new revision (or failed to). */
+  // --- what is wanted (the supervisor is the only caller) ---
+
+  scale(workers: number): void {
+    this.count = workers;
+    this.up = true;
+    this.reconcile();
+  }
+
+  stop(): void {
+    this.up = false;
+    this.reconcile();
+  }
+
+  start(): void {
+    this.send({ type: 'reset' });
+    this.up = true;
+    this.reconcile();
+  }
+
+  /** Begin a restart; resolves when every slot runs a new worker (or failed to start one). */
   restart(options: RestartOptions = {}): Promise<RestartResult> {
-    this.revision++;
     // By default every slot turns over at once: the restart takes one start_secs,
     // not one per slot; capacity never drops (it briefly doubles). --batch bounds it.
-    this.batch = Math.max(1, options.batch ?? this.wanted);
-    this.failedReplacements = [];
-    this.replacedCount = 0;
-    for (const slot of this.slots) slot.reset();
-    if (options.hard) this.hardPending = true;
-    const done = new Promise<RestartResult>((resolve) => this.waiters.push(resolve));
+    const done = new Promise<RestartResult>((resolve) => {
+      const live = Math.min(this.wanted, this.slots.length);
+      this.rollout = {
+        due: new Set(Array.from({ length: live }, (_, i) => i)),
+        batch: Math.max(1, options.batch ?? this.wanted),
+        hard: options.hard ? 'draining' : null,
+        replaced: 0,
+        failed: [],
+        waiters: [...(this.rollout?.waiters ?? []), resolve],
+      };
+    });
+    this.send({ type: 'reset' });
     this.reconcile();
     return done;
-  }
-
-  private settleRestart(): void {
-    if (this.waiters.length === 0 || this.hardPending || this.replacements.size > 0) return;
-    const live = this.slots.slice(0, this.wanted);
-    if (live.some((s) => s.revision !== this.revision)) return;
-    if (live.some((s) => s.state === 'starting' && s.failures === 0)) return;
-    const result: RestartResult = { pool: this.name, replaced: this.replacedCount, failed: [...this.failedReplacements] };
-    // Recycling (max_memory, max_lifetime) goes back to one worker at a time.
-    this.batch = 1;
-    for (const w of this.waiters.splice(0)) w(result);
   }
 
   /**
    * Replace one worker for a limit (max_memory, max_lifetime), the way a rolling
    * restart does: its replacement starts first, so capacity never drops.
+   * False when it is not a running worker of this pool, or already on its way out.
    */
   recycle(slot: Slot, why: string): boolean {
-    if (slot.state !== 'running' || this.slots[slot.index] !== slot || this.replacements.has(slot.index)) return false;
-    // Already marked and waiting for its turn (one replacement at a time): not again at every scan.
-    if (slot.revision === -1) return false;
-    slot.revision = -1;
-    slot.markRecycled();
+    if (slot.state !== 'running' || this.slots[slot.index] !== slot || this.replacements.has(slot.index) || this.recycling.has(slot.index)) return false;
+    this.recycling.add(slot.index);
+    slot.handle({ type: 'recycle' });
     this.observer.log('info', { slot: slot.label, pid: slot.pid, reason: 'recycled' }, `worker ${slot.label} pid ${slot.pid} ${why}; recycling it (its replacement starts first)`);
     this.reconcile();
     return true;
@@ -211,23 +166,6 @@ export class Pool {
     return true;
   }
 
-  scale(workers: number): void {
-    this.configured = workers;
-    this.wanted = workers;
-    this.reconcile();
-  }
-
-  stop(): void {
-    this.wanted = 0;
-    this.reconcile();
-  }
-
-  start(): void {
-    for (const slot of this.slots) slot.reset();
-    this.wanted = this.configured;
-    this.reconcile();
-  }
-
   /** Send a signal to every worker's process group. */
   signal(signal: NodeJS.Signals): number[] {
     const pids = this.allSlots().flatMap((s) => (s.pid === null ? [] : [s.pid]));
@@ -239,13 +177,109 @@ export class Pool {
   adopt(config: PoolConfig, socketFd: number | null): void {
     this.config = config;
     this.socketFd = socketFd;
-    this.baseEnv = buildEnv(config, this.env.base);
+    this.baseEnv = buildEnv(config, this.base);
   }
 
   /** The pool's socket is back from the listen helper (or away again: null). */
   setSocket(fd: number | null): void {
     this.socketFd = fd;
   }
+
+  // --- the reconcile step ---
+
+  /**
+   * Make the slots match what is wanted. The only place slots are created,
+   * started, stopped or replaced; every command and every event ends here.
+   */
+  reconcile(): void {
+    const draining = this.rollout?.hard === 'draining';
+    const target = draining ? 0 : this.wanted;
+    while (this.slots.length < target) this.slots.push(this.newSlot(this.slots.length));
+    this.slots.forEach((slot, i) => {
+      const next = this.replacements.get(i);
+      // A worker whose replacement counts as started hands over: it is wanted down.
+      const handingOver = next !== undefined && next.state === 'running';
+      slot.want = i < target && !handingOver ? 'up' : 'down';
+      slot.handle({ type: slot.want === 'up' ? 'start' : 'stop' });
+      if (next && i >= target) {
+        next.want = 'down';
+        next.handle({ type: 'stop' });
+        if (next.pid === null) this.replacements.delete(i);
+      }
+    });
+    if (draining && this.quiescent) {
+      // --hard: everything is down; now start it all again.
+      const r = this.rollout!;
+      r.hard = 'starting';
+      r.due.clear();
+      r.replaced = Math.min(this.slots.length, this.wanted);
+      this.recycling.clear();
+      this.reconcile();
+      return;
+    }
+    if (!draining) this.roll();
+    // Surplus slots at the end go away once their process is gone. Against
+    // `wanted`, not `target`: a --hard restart's slots are down, not surplus.
+    while (this.slots.length > this.wanted && isIdle(this.slots[this.slots.length - 1]!.state) && !this.replacements.has(this.slots.length - 1)) {
+      this.slots.pop();
+    }
+    for (const i of this.recycling) if (i >= this.wanted) this.recycling.delete(i);
+    this.settleRollout();
+  }
+
+  /** Rolling replacement: the new worker first, the old one stopped once the new one counts as started. */
+  private roll(): void {
+    const r = this.rollout;
+    for (const [i, next] of this.replacements) {
+      const old = this.slots[i]!;
+      if (next.state === 'running' && old.pid === null) {
+        this.slots[i] = next;
+        this.replacements.delete(i);
+        if (!this.recycling.delete(i) && r) r.replaced++;
+      } else if (next.state === 'fatal' || (next.state === 'backoff' && next.failures >= 1)) {
+        // The new worker does not start: keep the old one serving, and say so.
+        next.want = 'down';
+        next.handle({ type: 'stop' });
+        if (next.pid === null) {
+          this.replacements.delete(i);
+          if (!this.recycling.delete(i)) r?.failed.push(i);
+          this.observer.log('error', { slot: old.label, tail: next.tail.toArray() }, `worker ${old.label}: its replacement failed to start; the old worker keeps serving`);
+        }
+      }
+    }
+    const batch = r ? r.batch : 1;
+    for (let i = 0; i < Math.min(this.wanted, this.slots.length) && this.replacements.size < batch; i++) {
+      if (this.replacements.has(i) || !(r ? r.due.has(i) : this.recycling.has(i))) continue;
+      const slot = this.slots[i]!;
+      r?.due.delete(i);
+      if (slot.state !== 'running') {
+        // Not serving anyway (starting, backoff, exited): restart it in place.
+        if (!r) {
+          this.recycling.delete(i);
+          continue;
+        }
+        slot.handle({ type: slot.pid !== null ? 'stop' : 'start' });
+        r.replaced++;
+        continue;
+      }
+      const next = this.newSlot(i);
+      next.want = 'up';
+      this.replacements.set(i, next);
+      next.handle({ type: 'start' });
+    }
+  }
+
+  private settleRollout(): void {
+    const r = this.rollout;
+    if (!r || r.hard === 'draining' || this.replacements.size > 0) return;
+    for (const i of r.due) if (i < this.wanted) return;
+    if (this.slots.slice(0, this.wanted).some((s) => s.state === 'starting' && s.failures === 0)) return;
+    this.rollout = null;
+    const result: RestartResult = { pool: this.name, replaced: r.replaced, failed: [...r.failed] };
+    for (const w of r.waiters) w(result);
+  }
+
+  // --- what is observed ---
 
   /** Every slot with a process, replacements included. */
   allSlots(): Slot[] {
@@ -257,10 +291,6 @@ export class Pool {
     return this.allSlots().every((s) => s.pid === null);
   }
 
-  count(state: SlotState): number {
-    return this.slots.filter((s) => s.state === state).length;
-  }
-
   get state(): PoolState {
     if (this.wanted === 0) return this.quiescent ? 'stopped' : 'stopping';
     const up = this.slots.slice(0, this.wanted);
@@ -270,21 +300,22 @@ export class Pool {
     return 'starting';
   }
 
+  private send(event: SlotEvent): void {
+    for (const slot of this.slots) slot.handle(event);
+  }
+
   private newSlot(index: number): Slot {
-    const slot = new Slot(index, this.config, this.host, this.observer, (s) => this.spec(s));
-    slot.revision = this.revision;
-    return slot;
+    return new Slot(index, this.config, this.host, this.observer, (s) => this.spec(s));
   }
 
   private spec(slot: Slot): SpawnSpec | null {
     if (this.socketFd === null) return null;
-    const env = { ...this.baseEnv, FCGID_WORKER: String(slot.index) };
     return {
       command: this.config.command,
       cwd: this.config.cwd,
-      env,
-      uid: this.env.uid,
-      gid: this.env.gid,
+      env: { ...this.baseEnv, FCGID_WORKER: String(slot.index) },
+      uid: this.ids.uid,
+      gid: this.ids.gid,
       umask: this.config.umask,
       socketFd: this.socketFd,
       targetFd: this.config.socket_fd,
@@ -297,7 +328,7 @@ function isIdle(state: SlotState): boolean {
 }
 
 /** The environment every worker of the pool gets (DESIGN.md §2), slot number aside. */
-export function buildEnv(config: PoolConfig, base: NodeJS.ProcessEnv): Record<string, string> {
+export function buildEnv(config: PoolConfig, base: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const env: Record<string, string> = {};
   if (!config.clear_env) {
     for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;

@@ -1,7 +1,8 @@
 // What a reload must do, worked out from the old and the new config alone
 // (pure, so it can be tested without processes): pools to add, to remove, to
 // restart (rolling) because their workers would start differently, to move to
-// a new socket, and to scale.
+// a new socket, and to scale; and the one summary of a plan that the log and
+// the control API both give.
 
 import { formatAddress } from '../fastcgi/address.js';
 import type { Config, PoolConfig } from '../config/types.js';
@@ -11,7 +12,14 @@ export interface ReloadPlan {
   remove: string[];
   /** Same socket, workers start differently: rolling restart with the new config. */
   restart: PoolConfig[];
-  /** New listen address (or descriptor number): new socket, then a rolling restart onto it. */
+  /**
+   * Same socket, but socket_fd moves between 0 (FastCGI programs) and 3 or more
+   * (Node workers): every worker stops, then the new ones start. The two kinds
+   * need the shared socket in different blocking modes (DESIGN.md §5), so they
+   * never serve side by side; connections wait in the backlog meanwhile.
+   */
+  hardRestart: PoolConfig[];
+  /** New listen address: new socket, then a rolling restart onto it, then the old one is closed. */
   relisten: PoolConfig[];
   /** Only the worker count changed (possibly along with one of the above). */
   scale: Array<{ pool: string; from: number; to: number }>;
@@ -34,7 +42,7 @@ function workerShape(p: PoolConfig): string {
 }
 
 export function planReload(from: Config, to: Config): ReloadPlan {
-  const plan: ReloadPlan = { add: [], remove: [], restart: [], relisten: [], scale: [], permissions: [], needsDaemonRestart: [], unchanged: [] };
+  const plan: ReloadPlan = { add: [], remove: [], restart: [], hardRestart: [], relisten: [], scale: [], permissions: [], needsDaemonRestart: [], unchanged: [] };
   const old = new Map(from.pools.map((p) => [p.name, p]));
   const next = new Map(to.pools.map((p) => [p.name, p]));
   for (const name of old.keys()) if (!next.has(name)) plan.remove.push(name);
@@ -45,10 +53,13 @@ export function planReload(from: Config, to: Config): ReloadPlan {
       continue;
     }
     let changed = false;
-    if (formatAddress(before.listen) !== formatAddress(p.listen) || before.socket_fd !== p.socket_fd) {
+    if (formatAddress(before.listen) !== formatAddress(p.listen)) {
       plan.relisten.push(p);
       changed = true;
-    } else if (workerShape(before) !== workerShape(p)) {
+    } else if ((before.socket_fd === 0) !== (p.socket_fd === 0)) {
+      plan.hardRestart.push(p);
+      changed = true;
+    } else if (before.socket_fd !== p.socket_fd || workerShape(before) !== workerShape(p)) {
       plan.restart.push(p);
       changed = true;
     }
@@ -71,4 +82,39 @@ export function planReload(from: Config, to: Config): ReloadPlan {
   const metrics = (c: Config): string | null => (c.metrics.listen === null ? null : formatAddress(c.metrics.listen));
   if (metrics(from) !== metrics(to)) plan.needsDaemonRestart.push('metrics.listen');
   return plan;
+}
+
+/** What a reload did, by pool name: the log line's fields and the control API's answer (docs/control-api.md). */
+export interface ReloadSummary {
+  added: string[];
+  removed: string[];
+  restarted: string[];
+  relistened: string[];
+  scaled: ReloadPlan['scale'];
+  unchanged: string[];
+  needs_daemon_restart: string[];
+}
+
+export function summarizeReload(plan: ReloadPlan): ReloadSummary {
+  const names = (pools: readonly PoolConfig[]): string[] => pools.map((p) => p.name);
+  return {
+    added: names(plan.add),
+    removed: plan.remove,
+    restarted: names([...plan.restart, ...plan.hardRestart]),
+    relistened: names(plan.relisten),
+    scaled: plan.scale,
+    unchanged: plan.unchanged,
+    needs_daemon_restart: plan.needsDaemonRestart,
+  };
+}
+
+/** The summary as the log line carries it: scaled pools read "app 2->4". */
+export function reloadLogFields(summary: ReloadSummary): Record<string, string[]> {
+  return {
+    added: summary.added,
+    removed: summary.removed,
+    restarted: summary.restarted,
+    relistened: summary.relistened,
+    scaled: summary.scaled.map((s) => `${s.pool} ${s.from}->${s.to}`),
+  };
 }

@@ -1,25 +1,49 @@
 // One worker slot of a pool: the state machine of DESIGN.md §3. Every
 // behaviour sits in one table indexed by state and event (the s6-supervise
-// pattern); an event a state does not handle is an explicit no-op, and
-// `changeState` is the only writer of `state` (supervisord's pattern).
+// pattern): each cell names the state it lands in and the action that gets it
+// there; an event a state does not handle is an explicit no-op. `changeState`
+// is the only writer of `state` (supervisord's pattern), and `handle` the only
+// way in. An exit is first classified (what ended, and what is wanted next),
+// so that each exit cell, too, lands in one state.
 
 import { backoffDelay } from './backoff.js';
-import type { Host, SpawnSpec, Timer } from './host.js';
-import { Ring } from './output.js';
 import type { PoolConfig } from '../config/types.js';
+import { fmtMs } from './format.js';
+import { Ring } from './output.js';
+import type { Host, SpawnSpec, Timer } from './port.js';
 
 export type SlotState = 'starting' | 'running' | 'backoff' | 'stopping' | 'exited' | 'fatal';
 export const SLOT_STATES: readonly SlotState[] = ['starting', 'running', 'backoff', 'stopping', 'exited', 'fatal'];
 
+/** What ended a worker, and what comes next: the classification of an exit (see `classifyExit`). */
+export type ExitKind =
+  /** Wanted down: stays down. */
+  | 'exit-down'
+  /** fcgid stopped it (a hung worker, a stop while wanted up): replaced at once. */
+  | 'exit-replace'
+  /** It ended by itself past start_secs (or recycled itself cleanly): restarted at once. */
+  | 'exit-restart'
+  /** The restart policy lets it go. */
+  | 'exit-done'
+  /** It died before it counted as started: back off. */
+  | 'exit-early'
+  /** The start_retries-th early death in a row. */
+  | 'exit-fatal';
+export const EXIT_KINDS: readonly ExitKind[] = ['exit-down', 'exit-replace', 'exit-restart', 'exit-done', 'exit-early', 'exit-fatal'];
+
 export type SlotEvent =
   | { type: 'start' } // wanted up
-  | { type: 'stop' } // wanted down
+  | { type: 'stop' } // wanted down, or to be replaced
+  | { type: 'hung'; detail: string } // holds a request with no progress for idle_timeout
+  | { type: 'recycle' } // being replaced for max_memory / max_lifetime: its stop reads 'recycled'
+  | { type: 'reset' } // a restart or start clears a fatal slot and the restart policy's verdict
   | { type: 'exit'; code: number | null; signal: NodeJS.Signals | null; error?: Error }
-  | { type: 'started' } // start_secs elapsed
+  | { type: 'started' } // start_secs elapsed (or at once, for a slot whose last worker proved the program)
+  | { type: 'nosocket' } // the pool's socket is away with the listen helper: wait, counting no failure
   | { type: 'retry' } // backoff elapsed
   | { type: 'kill' }; // stop_timeout elapsed
-export type SlotEventType = SlotEvent['type'];
-export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'exit', 'started', 'retry', 'kill'];
+export type SlotEventType = Exclude<SlotEvent['type'], 'exit'> | ExitKind;
+export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'hung', 'recycle', 'reset', 'started', 'nosocket', 'retry', 'kill', ...EXIT_KINDS];
 
 /** Why a worker's process ended, as operators read it in logs and status. */
 export type ExitReason = 'stopped by fcgid' | 'hung' | 'recycled' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
@@ -41,6 +65,8 @@ export interface SlotObserver {
   changed(slot: Slot, from: SlotState): void;
   spawned(slot: Slot): void;
   exited(slot: Slot): void;
+  /** An exit or a timer of this slot: handed back through the supervisor's one event path, which calls slot.handle. */
+  deliver(slot: Slot, event: SlotEvent): void;
 }
 
 export const TAIL_LINES = 20;
@@ -51,21 +77,43 @@ export const SOCKET_WAIT_MS = 10;
 /** A clean exit at least this long after the spawn is a recycle even before start_secs. */
 export const RECYCLE_FLOOR_MS = 50;
 
-type Handler = (slot: Slot, event: SlotEvent) => void;
-const noop: Handler = () => {};
+type Action = (slot: Slot, event: SlotEvent) => void;
+
+/** One cell of the table: the state the slot lands in, what it does on the way, and what it says once there. */
+export interface Cell {
+  to: SlotState;
+  /** Before it lands (a spawn, so that the state change names the new pid). */
+  run?: Action;
+  /** Once it has landed (the log line that says what happens next). */
+  then?: Action;
+  /** Some cells apply only in part of their state (a worker the restart policy let go stays down). */
+  when?: (slot: Slot) => boolean;
+}
+
+/** The explicit no-op: the event changes nothing in this state. */
+export const IGNORE = null;
+
+/** A cell, or guarded alternatives tried in order (the first whose `when` holds); none holding is a no-op. */
+export type Entry = Cell | readonly Cell[] | typeof IGNORE;
+
+/** Land in `to`, doing `run` on the way. */
+const cell = (to: SlotState, run?: Action, when?: (slot: Slot) => boolean): Cell => ({ to, ...(run ? { run } : {}), ...(when ? { when } : {}) });
+/** Land in `to`, then do `then`. */
+const land = (to: SlotState, then: Action): Cell => ({ to, then });
+
+/** Every event a state does not handle: an explicit no-op. */
+const NONE = Object.fromEntries(SLOT_EVENTS.map((e) => [e, IGNORE])) as Record<SlotEventType, Entry>;
 
 export class Slot {
   readonly index: number;
-  state: SlotState = 'exited';
-  /** What the operator wants; reconcile turns it into events. */
+  private _state: SlotState = 'exited';
+  /** What the pool wants; reconcile turns it into events. */
   want: 'up' | 'down' = 'down';
   pid: number | null = null;
-  /** When the current process started, or when the state last changed. */
+  /** When the current process started, and when the state last changed. */
   startedAt = 0;
   since = 0;
   restarts = 0;
-  /** The pool revision this slot's worker belongs to; an older one is due for a rolling restart. */
-  revision = 0;
   /** Early deaths in a row; reset once a worker counts as started. */
   failures = 0;
   lastExit: LastExit | null = null;
@@ -77,53 +125,78 @@ export class Slot {
   private proven = false;
   /** Why fcgid stopped this worker, recorded before the signal is sent (php-fpm marks its kills the same way). */
   private stopCause: 'hung' | 'recycled' | null = null;
-  /** The restart policy let the last worker go for good; a later reconcile must not revive it (reset() does). */
+  /** The restart policy let the last worker go for good; a later start must not revive it (reset does). */
   private finished = false;
   /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
   private generation = 0;
+  /** The message of the last spawn failure, for the log. */
+  private spawnError: string | null = null;
+  /** Events a cell raised for right after it (`started` after a spawn that needs no start_secs). */
+  private readonly followUps: SlotEvent[] = [];
+  private handling = false;
 
   constructor(
     index: number,
     private readonly pool: PoolConfig,
     private readonly host: Host,
     private readonly observer: SlotObserver,
-    /** null: the pool's socket is not in hand yet (the first ~100 ms after start-up; listeners.ts). */
+    /** null: the pool's socket is not in hand yet (the first ~100 ms after start-up; src/host/listeners.ts). */
     private readonly specFor: (slot: Slot) => SpawnSpec | null,
   ) {
     this.index = index;
     this.since = host.now();
   }
 
+  get state(): SlotState {
+    return this._state;
+  }
+
   get label(): string {
     return `${this.pool.name}/${this.index}`;
   }
 
+  /** The one way in: look the event up in TABLE (an exit classified first) and do what the cell says. */
   handle(event: SlotEvent): void {
-    TABLE[this.state][event.type](this, event);
+    this.followUps.push(event);
+    if (this.handling) return;
+    this.handling = true;
+    try {
+      for (let e = this.followUps.shift(); e; e = this.followUps.shift()) this.apply(e);
+    } finally {
+      this.handling = false;
+    }
   }
 
-  // --- actions used by the table ---
+  private apply(event: SlotEvent): void {
+    let type: SlotEventType;
+    if (event.type === 'exit') {
+      // Only a state with a process can see it end; elsewhere an exit is stale.
+      if (this._state !== 'starting' && this._state !== 'running' && this._state !== 'stopping') return;
+      type = this.record(event);
+    } else type = event.type;
+    const entry = Slot.table[this._state][type];
+    const cell = entry === IGNORE ? undefined : (Array.isArray(entry) ? entry : [entry as Cell]).find((c) => !c.when || c.when(this));
+    if (!cell) return;
+    cell.run?.(this, event);
+    this.changeState(cell.to);
+    cell.then?.(this, event);
+  }
 
-  spawn(): void {
+  // --- actions, used by the table only ---
+
+  private spawn(): void {
     this.cancelTimer();
     const spec = this.specFor(this);
-    if (spec === null) {
-      // Wait in backoff, counting no failure, until the socket is back.
-      this.changeState('backoff');
-      this.timer = this.host.setTimer(SOCKET_WAIT_MS, () => this.handle({ type: 'retry' }));
-      return;
-    }
+    if (spec === null) return this.raise({ type: 'nosocket' });
     this.stopRequested = false;
     this.stopCause = null;
-    const now = this.host.now();
-    this.startedAt = now;
+    this.startedAt = this.host.now();
     const generation = ++this.generation;
-    let pid: number | null = null;
-    pid = this.host.spawn(spec, {
+    const pid = this.host.spawn(spec, {
       // A failed spawn reports on the next tick; by then a stop and a start may
       // have spawned a new worker, which that report must not end.
       onExit: (code, signal, error) => {
-        if (generation === this.generation) this.handle({ type: 'exit', code, signal, error });
+        if (generation === this.generation) this.observer.deliver(this, { type: 'exit', code, signal, error });
       },
       onLine: (stream, line) => {
         if (stream === 'stderr') this.tail.push(line);
@@ -131,28 +204,28 @@ export class Slot {
       },
     });
     this.pid = pid;
-    this.changeState('starting');
-    if (pid !== null) this.observer.spawned(this);
-    if (pid !== null) {
-      // A slot whose last worker recycled itself cleanly has shown the program works.
-      if (this.pool.start_secs === 0 || this.proven) this.becomeRunning();
-      else this.timer = this.host.setTimer(this.pool.start_secs, () => this.handle({ type: 'started' }));
-    }
+    if (pid === null) return; // the failure arrives as an exit
+    this.observer.spawned(this);
+    // A slot whose last worker recycled itself cleanly has shown the program works.
+    if (this.pool.start_secs === 0 || this.proven) this.raise({ type: 'started' });
+    else this.timer = this.host.setTimer(this.pool.start_secs, () => this.observer.deliver(this, { type: 'started' }));
   }
 
-  becomeRunning(): void {
-    this.timer = null;
-    this.failures = 0;
-    this.changeState('running');
+  private waitForSocket(): void {
+    this.timer = this.host.setTimer(SOCKET_WAIT_MS, () => this.observer.deliver(this, { type: 'retry' }));
   }
 
-  requestStop(): void {
+  private started(): void {
     this.cancelTimer();
-    if (this.pid === null) return this.changeState('exited');
+    this.failures = 0;
+  }
+
+  /** Only from cells guarded to have a process. */
+  private requestStop(): void {
+    this.cancelTimer();
     this.stopRequested = true;
-    this.changeState('stopping');
-    this.host.killGroup(this.pid, this.pool.stop_signal);
-    this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.handle({ type: 'kill' }));
+    this.host.killGroup(this.pid!, this.pool.stop_signal);
+    this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.observer.deliver(this, { type: 'kill' }));
   }
 
   /**
@@ -160,8 +233,7 @@ export class Slot {
    * stop it (stop_signal, SIGKILL after stop_timeout) and replace it at once,
    * without a backoff penalty.
    */
-  stopHung(detail: string): void {
-    if ((this.state !== 'running' && this.state !== 'starting') || this.pid === null) return;
+  private stopHung(detail: string): void {
     this.stopCause = 'hung';
     this.observer.log(
       'warn',
@@ -171,98 +243,106 @@ export class Slot {
     this.requestStop();
   }
 
-  /** This worker is being replaced for a limit (max_memory, max_lifetime): its exit reads 'recycled'. */
-  markRecycled(): void {
-    this.stopCause = 'recycled';
-  }
-
-  forceKill(): void {
+  private forceKill(): void {
     this.timer = null;
     if (this.pid === null) return;
-    this.observer.log('warn', { slot: this.label, pid: this.pid }, `worker ${this.label} pid ${this.pid} still alive ${fmtMs(this.pool.stop_timeout)} after ${this.pool.stop_signal}; sending SIGKILL to its process group`);
+    this.observer.log(
+      'warn',
+      { slot: this.label, pid: this.pid },
+      `worker ${this.label} pid ${this.pid} still alive ${fmtMs(this.pool.stop_timeout)} after ${this.pool.stop_signal}; sending SIGKILL to its process group`,
+    );
     this.host.killGroup(this.pid, 'SIGKILL');
   }
 
-  /** The process ended: record it, then decide what comes next. */
-  exited(event: Extract<SlotEvent, { type: 'exit' }>, beforeStartSecs: boolean): void {
+  private reset(): void {
+    this.finished = false;
+    this.proven = false;
+    if (this._state === 'fatal') this.failures = 0;
+  }
+
+  private backOff(): void {
+    const delay = backoffDelay(this.failures, this.host.random());
+    this.timer = this.host.setTimer(delay, () => this.observer.deliver(this, { type: 'retry' }));
+    const e = this.lastExit!;
+    this.observer.log(
+      'warn',
+      { ...exitFields(this, e), delay_ms: delay },
+      `${this.exitText(e)}; restarting in ${fmtMs(delay)} (attempt ${this.failures + 1} of ${this.pool.start_retries})`,
+    );
+  }
+
+  private giveUp(): void {
+    const e = this.lastExit!;
+    const tail = this.tail.toArray();
+    this.observer.log(
+      'error',
+      { ...exitFields(this, e), failures: this.failures, stderr_tail: tail },
+      `${this.exitText(e)}; giving up after ${this.failures} early death${this.failures === 1 ? '' : 's'} in a row: slot is fatal` +
+        (tail.length > 0 ? `. Last stderr lines:\n  ${tail.join('\n  ')}` : ' (it wrote nothing on stderr)'),
+    );
+  }
+
+  private stayDown(): void {
+    const e = this.lastExit!;
+    this.observer.log('info', exitFields(this, e), `${this.exitText(e)}; ${e.reason === 'recycled' ? 'its replacement has taken over' : 'not restarting: it is wanted down'}`);
+  }
+
+  private letGo(): void {
+    this.finished = true;
+    const e = this.lastExit!;
+    this.observer.log('info', exitFields(this, e), `${this.exitText(e)}; not restarting (restart: ${this.pool.restart})`);
+  }
+
+  private respawn(kind: 'exit-replace' | 'exit-restart'): void {
+    const e = this.lastExit!;
+    // A worker that lived past start_secs is replaced at once: php-cgi exits
+    // after PHP_FCGI_MAX_REQUESTS as a matter of course, and respawn latency bounds throughput.
+    if (kind === 'exit-replace') this.observer.log('info', exitFields(this, e), `${this.exitText(e)}; starting a replacement now`);
+    else this.observer.log(e.reason === 'crashed' ? 'warn' : 'info', exitFields(this, e), `${this.exitText(e)}; restarting now`);
+    this.restarts++;
+    this.spawn();
+  }
+
+  /** The process ended: record how, and classify what comes next (the table does it). */
+  private record(event: Extract<SlotEvent, { type: 'exit' }>): ExitKind {
     this.cancelTimer();
     const now = this.host.now();
     const uptimeMs = this.pid === null ? 0 : now - this.startedAt;
+    const beforeStartSecs = this._state === 'starting';
+    const clean = event.code === 0 && event.signal === null && !event.error;
     // A clean exit is a worker recycling itself (php-cgi after PHP_FCGI_MAX_REQUESTS,
     // which under load comes in a few hundred ms, well inside start_secs), unless
     // it came so soon that the program cannot have served anything: libfcgi
     // programs exit(0) at once on a bad fd 0, and that must back off, not spin.
-    const early = beforeStartSecs && !(event.code === 0 && event.signal === null && !event.error && uptimeMs >= RECYCLE_FLOOR_MS);
+    const early = beforeStartSecs && !(clean && uptimeMs >= RECYCLE_FLOOR_MS);
     if (beforeStartSecs && !early) this.failures = 0;
     // Only a worker that ended by itself, cleanly, proves the program (a stop by
     // fcgid proves nothing about what starts next); anything else sends the next
     // worker through start_secs again.
-    this.proven = !early && !this.stopRequested && !event.error && event.signal === null && event.code === 0;
-    const reason: ExitReason = event.error
-      ? 'spawn failed'
-      : this.stopRequested
-        ? (this.stopCause ?? 'stopped by fcgid')
-        : early
-          ? 'exited early'
-          : event.signal !== null || event.code !== 0
-            ? 'crashed'
-            : 'exited';
+    this.proven = !early && !this.stopRequested && clean;
+    const reason: ExitReason = event.error ? 'spawn failed' : this.stopRequested ? (this.stopCause ?? 'stopped by fcgid') : early ? 'exited early' : clean ? 'exited' : 'crashed';
+    this.spawnError = event.error?.message ?? null;
     this.lastExit = { pid: this.pid, code: event.code, signal: event.signal, uptimeMs, reason, at: now };
     const pid = this.pid;
     this.pid = null;
     this.observer.exited(this);
     if (pid !== null) this.stopStragglers(pid, reason);
+    const kind = classifyExit({
+      want: this.want,
+      byFcgid: this.stopRequested,
+      failed: early || reason === 'spawn failed',
+      failures: this.failures + 1,
+      retries: this.pool.start_retries,
+      restart: this.pool.restart,
+      clean,
+    });
+    if (kind === 'exit-early' || kind === 'exit-fatal') this.failures++;
+    return kind;
+  }
 
-    const how = event.error
-      ? `could not start (${event.error.message})`
-      : event.signal
-        ? `was killed by ${event.signal}`
-        : `exited with status ${event.code}`;
-    const what = `worker ${this.label}${pid === null ? '' : ` pid ${pid}`} ${how} after ${fmtMs(uptimeMs)} (${reason})`;
-    const fields = { slot: this.label, pid, code: event.code, signal: event.signal, uptime_ms: uptimeMs, reason };
-
-    if (this.want === 'down') {
-      this.changeState('exited');
-      this.observer.log('info', fields, `${what}; ${reason === 'recycled' ? 'its replacement has taken over' : 'not restarting: it is wanted down'}`);
-      return;
-    }
-    if (reason === 'stopped by fcgid' || reason === 'hung' || reason === 'recycled') {
-      this.observer.log('info', fields, `${what}; starting a replacement now`);
-      this.restarts++;
-      this.spawn();
-      return;
-    }
-    if (early || reason === 'spawn failed') {
-      this.failures++;
-      if (this.failures >= this.pool.start_retries) {
-        this.changeState('fatal');
-        const tail = this.tail.toArray();
-        this.observer.log(
-          'error',
-          { ...fields, failures: this.failures, stderr_tail: tail },
-          `${what}; giving up after ${this.failures} early death${this.failures === 1 ? '' : 's'} in a row: slot is fatal` +
-            (tail.length > 0 ? `. Last stderr lines:\n  ${tail.join('\n  ')}` : ' (it wrote nothing on stderr)'),
-        );
-        return;
-      }
-      const delay = backoffDelay(this.failures, this.host.random());
-      this.changeState('backoff');
-      this.timer = this.host.setTimer(delay, () => this.handle({ type: 'retry' }));
-      this.observer.log('warn', { ...fields, delay_ms: delay }, `${what}; restarting in ${fmtMs(delay)} (attempt ${this.failures + 1} of ${this.pool.start_retries})`);
-      return;
-    }
-    const policy = this.pool.restart;
-    if (policy === 'never' || (policy === 'on-failure' && reason === 'exited')) {
-      this.finished = true;
-      this.changeState('exited');
-      this.observer.log('info', fields, `${what}; not restarting (restart: ${policy})`);
-      return;
-    }
-    // A worker that lived past start_secs is replaced at once: php-cgi exits
-    // after PHP_FCGI_MAX_REQUESTS as a matter of course, and respawn latency bounds throughput.
-    this.observer.log(reason === 'crashed' ? 'warn' : 'info', fields, `${what}; restarting now`);
-    this.restarts++;
-    this.spawn();
+  private exitText(e: LastExit): string {
+    const how = e.reason === 'spawn failed' ? `could not start (${this.spawnError ?? 'unknown error'})` : e.signal ? `was killed by ${e.signal}` : `exited with status ${e.code}`;
+    return `worker ${this.label}${e.pid === null ? '' : ` pid ${e.pid}`} ${how} after ${fmtMs(e.uptimeMs)} (${e.reason})`;
   }
 
   /**
@@ -287,29 +367,14 @@ export class Slot {
     });
   }
 
-  toExited(): void {
-    this.cancelTimer();
-    this.changeState('exited');
-  }
-
-  /** Clear a fatal slot so it can start again (restart clears fatal slots). */
-  reset(): void {
-    this.finished = false;
-    this.proven = false;
-    if (this.state !== 'fatal') return;
-    this.failures = 0;
-    this.changeState('exited');
-  }
-
-  /** 'start' in `exited`: unless the restart policy has already let this worker go. */
-  startUnlessFinished(): void {
-    if (!this.finished) this.spawn();
+  private raise(event: SlotEvent): void {
+    this.followUps.push(event);
   }
 
   private changeState(to: SlotState): void {
-    const from = this.state;
+    const from = this._state;
     if (from === to) return;
-    this.state = to;
+    this._state = to;
     this.since = this.host.now();
     this.observer.changed(this, from);
   }
@@ -318,27 +383,116 @@ export class Slot {
     this.timer?.cancel();
     this.timer = null;
   }
+
+  /** The table's cells reach the private actions through here; nothing else does. */
+  private static readonly actions = {
+    spawn: (s: Slot) => s.spawn(),
+    waitForSocket: (s: Slot) => s.waitForSocket(),
+    started: (s: Slot) => s.started(),
+    requestStop: (s: Slot) => s.requestStop(),
+    stopHung: (s: Slot, e: SlotEvent) => s.stopHung((e as Extract<SlotEvent, { type: 'hung' }>).detail),
+    markRecycled: (s: Slot) => void (s.stopCause = 'recycled'),
+    forceKill: (s: Slot) => s.forceKill(),
+    reset: (s: Slot) => s.reset(),
+    cancelTimer: (s: Slot) => s.cancelTimer(),
+    backOff: (s: Slot) => s.backOff(),
+    giveUp: (s: Slot) => s.giveUp(),
+    stayDown: (s: Slot) => s.stayDown(),
+    letGo: (s: Slot) => s.letGo(),
+    replace: (s: Slot) => s.respawn('exit-replace'),
+    restart: (s: Slot) => s.respawn('exit-restart'),
+    notFinished: (s: Slot) => !s.finished,
+    hasProcess: (s: Slot) => s.pid !== null,
+    noProcess: (s: Slot) => s.pid === null,
+  };
+
+  static readonly table = makeTable(Slot.actions);
 }
 
-const exitEarly: Handler = (s, e) => s.exited(e as Extract<SlotEvent, { type: 'exit' }>, true);
-const exitLate: Handler = (s, e) => s.exited(e as Extract<SlotEvent, { type: 'exit' }>, false);
+type Actions = (typeof Slot)['actions'];
 
-/** Every (state, event) pair; the transitions of DESIGN.md §3. */
-export const TABLE: Record<SlotState, Record<SlotEventType, Handler>> = {
-  exited: { start: (s) => s.startUnlessFinished(), stop: noop, exit: noop, started: noop, retry: noop, kill: noop },
-  starting: { start: noop, stop: (s) => s.requestStop(), exit: exitEarly, started: (s) => s.becomeRunning(), retry: noop, kill: noop },
-  running: { start: noop, stop: (s) => s.requestStop(), exit: exitLate, started: noop, retry: noop, kill: noop },
-  backoff: { start: noop, stop: (s) => s.toExited(), exit: noop, started: noop, retry: (s) => s.spawn(), kill: noop },
-  stopping: { start: noop, stop: noop, exit: exitLate, started: noop, retry: noop, kill: (s) => s.forceKill() },
-  fatal: { start: noop, stop: noop, exit: noop, started: noop, retry: noop, kill: noop },
-};
-
-export function fmtMs(ms: number): string {
-  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
-  // Round first, then split, so that 119.7s reads 2m0s and never 1m60s.
-  const s = Math.round(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
-  const m = Math.round(ms / 60_000);
-  return `${Math.floor(m / 60)}h${m % 60}m`;
+function exitFields(slot: Slot, e: LastExit): object {
+  return { slot: slot.label, pid: e.pid, code: e.code, signal: e.signal, uptime_ms: e.uptimeMs, reason: e.reason };
 }
+
+export interface ExitFacts {
+  want: 'up' | 'down';
+  /** fcgid sent the stop signal (a stop, a hung worker, a recycle). */
+  byFcgid: boolean;
+  /** An early death or a failed spawn. */
+  failed: boolean;
+  /** Early deaths in a row, this one included if it is one. */
+  failures: number;
+  retries: number;
+  restart: PoolConfig['restart'];
+  clean: boolean;
+}
+
+/** What an exit leads to (pure): the one place that decides among the exit cells. */
+export function classifyExit(f: ExitFacts): ExitKind {
+  if (f.want === 'down') return 'exit-down';
+  if (f.byFcgid) return 'exit-replace';
+  if (f.failed) return f.failures >= f.retries ? 'exit-fatal' : 'exit-early';
+  if (f.restart === 'never' || (f.restart === 'on-failure' && f.clean)) return 'exit-done';
+  return 'exit-restart';
+}
+
+/**
+ * Every (state, event) pair: the transitions of DESIGN.md §3; any pair not
+ * named is IGNORE. Built inside the class, the one place that may call its
+ * private actions.
+ */
+function makeTable(a: Actions): Record<SlotState, Record<SlotEventType, Entry>> {
+  return {
+    exited: {
+      ...NONE,
+      start: cell('starting', a.spawn, a.notFinished),
+      reset: cell('exited', a.reset),
+    },
+    starting: {
+      ...NONE,
+      // A spawn that failed has no process to signal; its error, still on the way, is then stale.
+      stop: [cell('exited', a.cancelTimer, a.noProcess), cell('stopping', a.requestStop)],
+      hung: cell('stopping', a.stopHung, a.hasProcess),
+      reset: cell('starting', a.reset),
+      started: cell('running', a.started),
+      nosocket: land('backoff', a.waitForSocket),
+      'exit-down': land('exited', a.stayDown),
+      'exit-replace': cell('starting', a.replace),
+      'exit-restart': cell('starting', a.restart),
+      'exit-done': land('exited', a.letGo),
+      'exit-early': land('backoff', a.backOff),
+      'exit-fatal': land('fatal', a.giveUp),
+    },
+    running: {
+      ...NONE,
+      stop: cell('stopping', a.requestStop),
+      hung: cell('stopping', a.stopHung, a.hasProcess),
+      recycle: cell('running', a.markRecycled),
+      reset: cell('running', a.reset),
+      'exit-down': land('exited', a.stayDown),
+      'exit-replace': cell('starting', a.replace),
+      'exit-restart': cell('starting', a.restart),
+      'exit-done': land('exited', a.letGo),
+    },
+    backoff: {
+      ...NONE,
+      stop: cell('exited', a.cancelTimer),
+      reset: cell('backoff', a.reset),
+      retry: cell('starting', a.spawn),
+    },
+    stopping: {
+      ...NONE,
+      reset: cell('stopping', a.reset),
+      kill: cell('stopping', a.forceKill),
+      'exit-down': land('exited', a.stayDown),
+      'exit-replace': cell('starting', a.replace),
+    },
+    fatal: {
+      ...NONE,
+      reset: cell('exited', a.reset),
+    },
+  };
+}
+
+export const TABLE = Slot.table;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { FastCGIClient } from '../../src/fastcgi/index.js';
-import type { DaemonStatus, PoolStatus } from '../../src/supervisor/status.js';
+import type { DaemonStatus, PoolStatus } from '../../src/control/wire.js';
 import { poll, runToEnd, type Processes, type Ran } from './peers.js';
 
 export const FCGICTL_BIN = fileURLToPath(new URL('../../bin/fcgictl', import.meta.url));

@@ -8,8 +8,8 @@ import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import type { SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { processStart, statFields } from '../../src/supervisor/procnet.js';
-import { realHost } from '../../src/supervisor/real-host.js';
+import { processStart, statFields } from '../../src/host/procnet.js';
+import { realHost } from '../../src/host/processes.js';
 
 export { processStart };
 import type { Processes, Scratch, Started } from './peers.js';

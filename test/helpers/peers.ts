@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { realHost } from '../../src/supervisor/real-host.js';
+import { realHost } from '../../src/host/processes.js';
 
 export const REQUIRE_PEERS = process.env.FCGID_REQUIRE_PEERS === '1';
 

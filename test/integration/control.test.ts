@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgiParams } from '../../src/fastcgi/index.js';
-import type { DaemonStatus } from '../../src/supervisor/status.js';
+import type { DaemonStatus } from '../../src/control/wire.js';
 import { FCGICTL_BIN, fastcgiOnce, fcgictl, pidIn, poolOf, poolWhen, statusOf } from '../helpers/control.js';
 import { Fcgid, LEVEL, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { NGINX_HOST, startNginx } from '../helpers/nginx.js';

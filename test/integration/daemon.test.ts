@@ -123,7 +123,7 @@ describe.skipIf(noWebPeers !== null)('fcgid with php-cgi, fcgiwrap, Flask under 
     }
     await Promise.all(['php', 'cgi', 'flask', 'node'].map((pool) => d.waitForRunning(pool, WORKERS)));
     // "running": the daemon holds every socket again (its first workers start
-    // while the listen helper has them; see src/supervisor/listeners.ts).
+    // while the listen helper has them; see src/host/listeners.ts).
     await d.waitForLog((l) => /^fcgid \S+ running /.test(l.msg));
 
     httpPort = (await startNginx(processes, scratch, webLocations(sock))).port;

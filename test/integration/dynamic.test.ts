@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { cgiParams } from '../../src/fastcgi/index.js';
-import type { PoolStatus } from '../../src/supervisor/status.js';
+import type { PoolStatus } from '../../src/control/wire.js';
 import { fastcgiOnce, pidIn, poolOf, poolStatus, poolWhen, statusOf } from '../helpers/control.js';
 import { Fcgid, LEVEL, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { Processes, Scratch, freePort, missingPeers, poll, runToEnd } from '../helpers/peers.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgiParams } from '../../src/fastcgi/index.js';
-import type { PoolStatus, SlotStatus } from '../../src/supervisor/status.js';
+import type { PoolStatus, SlotStatus } from '../../src/control/wire.js';
 import { fastcgiOnce, fcgictl, fcgictlStatus, pidIn, poolOf, poolStatus, statusOf } from '../helpers/control.js';
 import { Fcgid, LEVEL, flaskPool, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { nginxGet, startNginx } from '../helpers/nginx.js';

@@ -4,7 +4,7 @@
 
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { DeferredLog } from '../../src/supervisor/log.js';
+import { DeferredLog } from '../../src/cli/deferred-log.js';
 
 function collector(log: DeferredLog, level = 'debug'): { lines: Array<Record<string, unknown>>; logger: pino.Logger } {
   const lines: Array<Record<string, unknown>> = [];

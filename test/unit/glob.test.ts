@@ -1,6 +1,6 @@
 // The glob matching behind `watch:` (chokidar watches directories; fcgid matches).
 import { describe, expect, it } from 'vitest';
-import { globBase, globToRegExp } from '../../src/supervisor/watch.js';
+import { globBase, globToRegExp } from '../../src/host/watch.js';
 
 describe('globToRegExp', () => {
   it.each([

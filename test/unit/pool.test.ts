@@ -27,8 +27,8 @@ function setup(overrides: Partial<PoolConfig> = {}, wanted = 3) {
   const host = new FakeHost();
   const obs = new RecordingObserver();
   const config = poolConfig(overrides);
-  const pool = new Pool(config, 7, host, obs, { base: BASE_ENV, uid: 33, gid: 34 });
-  pool.wanted = wanted;
+  const pool = new Pool(config, 7, host, obs, { uid: 33, gid: 34 }, BASE_ENV);
+  pool.scale(wanted);
   return { host, obs, config, pool };
 }
 
@@ -66,8 +66,7 @@ describe('Pool.reconcile', () => {
     host.advance(config.start_secs);
     expect(pool.state).toBe('running');
 
-    pool.wanted = 2;
-    pool.reconcile();
+    pool.scale(2);
     expect(states(pool)).toEqual(['running', 'running', 'stopping', 'stopping']);
     expect(pool.slots.map((s) => s.want)).toEqual(['up', 'up', 'down', 'down']);
     expect(host.kills).toEqual([
@@ -93,8 +92,7 @@ describe('Pool.reconcile', () => {
   it('a surplus slot that will not stop gets SIGKILL after stop_timeout', () => {
     const { host, pool } = setup({ stop_timeout: 5000 }, 2);
     pool.reconcile();
-    pool.wanted = 1;
-    pool.reconcile();
+    pool.scale(1);
     host.advance(5000);
     expect(host.kills).toEqual([
       { pid: 101, signal: 'SIGTERM' },
@@ -107,8 +105,7 @@ describe('Pool.reconcile', () => {
     const { host, pool, config } = setup({}, 1);
     pool.reconcile();
     host.advance(config.start_secs);
-    pool.wanted = 4;
-    pool.reconcile();
+    pool.scale(4);
     expect(pids(pool)).toEqual([100, 101, 102, 103]);
     expect(states(pool)).toEqual(['running', 'starting', 'starting', 'starting']);
     expect(host.kills).toEqual([]);
@@ -121,10 +118,8 @@ describe('Pool.reconcile', () => {
     const { host, pool, config } = setup({}, 3);
     pool.reconcile();
     host.advance(config.start_secs);
-    pool.wanted = 1;
-    pool.reconcile();
-    pool.wanted = 3;
-    pool.reconcile();
+    pool.scale(1);
+    pool.scale(3);
     // They are stopping already: the signal is not taken back, no second process is started.
     expect(states(pool)).toEqual(['running', 'stopping', 'stopping']);
     expect(host.spawnCount).toBe(3);
@@ -137,8 +132,7 @@ describe('Pool.reconcile', () => {
     const { host, pool, config } = setup({}, 2);
     pool.reconcile();
     host.advance(config.start_secs);
-    pool.wanted = 0;
-    pool.reconcile();
+    pool.stop();
     expect(pool.state).toBe('stopping');
     expect(pool.quiescent).toBe(false);
     host.exit(100, 0);
@@ -170,8 +164,8 @@ describe('Pool.state', () => {
     host.exit(103, 1); // early: backoff
     expect(states(pool)).toEqual(['running', 'backoff', 'running']);
     expect(pool.state).toBe('degraded');
-    expect(pool.count('backoff')).toBe(1);
-    expect(pool.count('running')).toBe(2);
+    expect(states(pool).filter((x) => x === 'backoff')).toHaveLength(1);
+    expect(states(pool).filter((x) => x === 'running')).toHaveLength(2);
     host.runNext(); // retry
     expect(pool.state).toBe('starting');
     host.advance(config.start_secs);
@@ -187,14 +181,13 @@ describe('Pool.state', () => {
     host.exit(101, 1);
     expect(pool.state).toBe('failed');
     // Fatal slots hold no process: stopping the pool is immediate.
-    pool.wanted = 0;
-    pool.reconcile();
+    pool.stop();
     expect(pool.state).toBe('stopped');
     expect(pool.slots).toHaveLength(0);
     expect(host.kills).toEqual([]);
   });
 
-  it('reset() of fatal slots lets reconcile start them again', () => {
+  it('a reset of fatal slots lets reconcile start them again', () => {
     const { host, pool } = setup({ start_retries: 1 }, 2);
     pool.reconcile();
     host.exit(100, 1);
@@ -202,7 +195,7 @@ describe('Pool.state', () => {
     expect(pool.state).toBe('failed');
     pool.reconcile();
     expect(host.spawnCount).toBe(2); // fatal stays fatal until reset
-    for (const s of pool.slots) s.reset();
+    for (const s of pool.slots) s.handle({ type: 'reset' });
     pool.reconcile();
     expect(states(pool)).toEqual(['starting', 'starting']);
     expect(pids(pool)).toEqual([102, 103]);
@@ -213,8 +206,7 @@ describe('Pool.state', () => {
     const { host, pool, config } = setup({}, 2);
     pool.reconcile();
     host.advance(config.start_secs);
-    pool.wanted = 1;
-    pool.reconcile();
+    pool.scale(1);
     expect(states(pool)).toEqual(['running', 'stopping']);
     expect(pool.state).toBe('running');
   });

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixSocketPaths } from '../../src/supervisor/procnet.js';
+import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixSocketPaths } from '../../src/host/procnet.js';
 
 // ---------------------------------------------------------------------------
 // /proc/net/unix. Num is %pK (zeros under kptr_restrict); Flags 00010000 is

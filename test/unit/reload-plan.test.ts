@@ -45,6 +45,7 @@ interface Summary {
   add: string[];
   remove: string[];
   restart: string[];
+  hardRestart: string[];
   relisten: string[];
   scale: ReloadPlan['scale'];
   permissions: string[];
@@ -58,6 +59,7 @@ function summary(plan: ReloadPlan): Summary {
     add: plan.add.map((p) => p.name),
     remove: plan.remove,
     restart: plan.restart.map((p) => p.name),
+    hardRestart: plan.hardRestart.map((p) => p.name),
     relisten: plan.relisten.map((p) => p.name),
     scale: plan.scale,
     permissions: plan.permissions.map((p) => p.name),
@@ -66,7 +68,7 @@ function summary(plan: ReloadPlan): Summary {
   };
 }
 
-const NOTHING: Summary = { add: [], remove: [], restart: [], relisten: [], scale: [], permissions: [], needsDaemonRestart: [], unchanged: [] };
+const NOTHING: Summary = { add: [], remove: [], restart: [], hardRestart: [], relisten: [], scale: [], permissions: [], needsDaemonRestart: [], unchanged: [] };
 
 interface Case {
   what: string;
@@ -112,7 +114,17 @@ const CASES: Case[] = [
     edit: (d) => Object.assign(app(d), { listen: 'tcp://127.0.0.1:9001', env: {} }),
     plan: { relisten: ['app'], unchanged: ['api'] },
   },
-  { what: 'socket_fd changed: relisten', edit: (d) => (d.pools.api!.socket_fd = 4), plan: { relisten: ['api'], unchanged: ['app'] } },
+  {
+    what: 'regression: socket_fd changed between Node descriptors: a rolling restart on the same socket (it was a relisten, refused as "something is listening there already")',
+    edit: (d) => (d.pools.api!.socket_fd = 4),
+    plan: { restart: ['api'], unchanged: ['app'] },
+  },
+  {
+    what: 'socket_fd from 3 to 0 (a Node worker replaced by a FastCGI program): hard restart on the same socket',
+    edit: (d) => Object.assign(d.pools.api!, { socket_fd: 0, command: ['/usr/bin/php-cgi'] }),
+    plan: { hardRestart: ['api'], unchanged: ['app'] },
+  },
+  { what: 'socket_fd from 0 to 3: hard restart on the same socket', edit: (d) => (app(d).socket_fd = 3), plan: { hardRestart: ['app'], unchanged: ['api'] } },
   { what: 'workers only: scale only', edit: (d) => (app(d).workers = 5), plan: { scale: [{ pool: 'app', from: 2, to: 5 }], unchanged: ['api'] } },
   { what: 'workers down only: scale only', edit: (d) => (app(d).workers = 1), plan: { scale: [{ pool: 'app', from: 2, to: 1 }], unchanged: ['api'] } },
   {

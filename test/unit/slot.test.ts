@@ -1,12 +1,14 @@
 // The worker slot state machine (DESIGN.md §3) driven by a fake host: a fake
 // clock, fake pids, recorded signals. Every (state, event) pair of TABLE is
-// walked; then the paths operators rely on: start, backoff, fatal with the
+// checked for where it lands, and walked (exits as they are classified); then
+// the paths operators rely on: start, backoff, fatal with the
 // worker's last stderr lines, restart policies, graceful stop, rolling replacement.
 
 import { describe, expect, it } from 'vitest';
 import type { PoolConfig } from '../../src/config/types.js';
 import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffDelay } from '../../src/supervisor/backoff.js';
-import { SLOT_EVENTS, SLOT_STATES, Slot, TABLE, fmtMs, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS } from '../../src/supervisor/slot.js';
+import { fmtMs } from '../../src/supervisor/format.js';
+import { EXIT_KINDS, IGNORE, SLOT_EVENTS, SLOT_STATES, Slot, TABLE, classifyExit, type ExitKind, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS } from '../../src/supervisor/slot.js';
 import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
 
 function setup(overrides: Partial<PoolConfig> = {}) {
@@ -74,32 +76,66 @@ function drive(t: Setup, state: SlotState): void {
   expect(slot.state).toBe(state);
 }
 
-const EVENT: Record<SlotEventType, SlotEvent> = {
+type Plain = Exclude<SlotEventType, ExitKind>;
+const PLAIN = SLOT_EVENTS.filter((e): e is Plain => !(EXIT_KINDS as readonly string[]).includes(e));
+
+const EVENT: Record<Plain, SlotEvent> = {
   start: { type: 'start' },
   stop: { type: 'stop' },
-  exit: { type: 'exit', code: 1, signal: null },
+  hung: { type: 'hung', detail: 'stuck' },
+  recycle: { type: 'recycle' },
+  reset: { type: 'reset' },
   started: { type: 'started' },
+  nosocket: { type: 'nosocket' },
   retry: { type: 'retry' },
   kill: { type: 'kill' },
 };
 
 /** The handled pairs and the state each leads to; every other pair is a no-op. */
 const HANDLED: Record<SlotState, Partial<Record<SlotEventType, SlotState>>> = {
-  exited: { start: 'starting' },
-  starting: { stop: 'stopping', exit: 'backoff', started: 'running' },
-  running: { stop: 'stopping', exit: 'starting' },
-  backoff: { stop: 'exited', retry: 'starting' },
-  stopping: { exit: 'exited', kill: 'stopping' },
-  fatal: {},
+  exited: { start: 'starting', reset: 'exited' },
+  starting: {
+    stop: 'stopping',
+    hung: 'stopping',
+    reset: 'starting',
+    started: 'running',
+    nosocket: 'backoff',
+    'exit-down': 'exited',
+    'exit-replace': 'starting',
+    'exit-restart': 'starting',
+    'exit-done': 'exited',
+    'exit-early': 'backoff',
+    'exit-fatal': 'fatal',
+  },
+  running: { stop: 'stopping', hung: 'stopping', recycle: 'running', reset: 'running', 'exit-down': 'exited', 'exit-replace': 'starting', 'exit-restart': 'starting', 'exit-done': 'exited' },
+  backoff: { stop: 'exited', retry: 'starting', reset: 'backoff' },
+  stopping: { kill: 'stopping', reset: 'stopping', 'exit-down': 'exited', 'exit-replace': 'starting' },
+  fatal: { reset: 'exited' },
 };
 
+/** Handled events that leave nothing to see but a flag (the next exit's reason, the restart policy's verdict). */
+const QUIET = new Set(['exited.reset', 'starting.reset', 'running.reset', 'running.recycle', 'backoff.reset', 'stopping.reset']);
+
 describe('TABLE', () => {
-  it('has a handler for every state and every event', () => {
+  it('has an entry for every state and every event', () => {
     expect(Object.keys(TABLE).sort()).toEqual([...SLOT_STATES].sort());
     for (const s of SLOT_STATES) expect(Object.keys(TABLE[s]).sort()).toEqual([...SLOT_EVENTS].sort());
   });
 
-  const pairs = SLOT_STATES.flatMap((s) => SLOT_EVENTS.map((e) => [s, e] as const));
+  it('each cell lands where HANDLED says, and every other pair is IGNORE', () => {
+    for (const state of SLOT_STATES) {
+      for (const event of SLOT_EVENTS) {
+        const entry = TABLE[state][event];
+        const cells = entry === IGNORE ? [] : Array.isArray(entry) ? entry : [entry];
+        const expected = HANDLED[state][event];
+        if (expected === undefined) expect(entry, `${state}.${event}`).toBe(IGNORE);
+        // The last alternative is the general case; earlier ones are guarded exceptions.
+        else expect(cells.at(-1)!.to, `${state}.${event}`).toBe(expected);
+      }
+    }
+  });
+
+  const pairs = SLOT_STATES.flatMap((s) => PLAIN.map((e) => [s, e] as const));
 
   it.each(pairs)('%s + %s', (state, event) => {
     const t = setup();
@@ -122,9 +158,9 @@ describe('TABLE', () => {
     slot.handle(EVENT[event]);
     const expected = HANDLED[state][event];
 
-    if (expected === undefined) {
+    if (expected === undefined || QUIET.has(`${state}.${event}`)) {
       // An unhandled event changes nothing at all.
-      expect(slot.state).toBe(state);
+      expect(slot.state).toBe(expected ?? state);
       expect(snapshot()).toEqual(before);
       return;
     }
@@ -134,7 +170,6 @@ describe('TABLE', () => {
     switch (`${state}.${event}`) {
       case 'exited.start':
       case 'backoff.retry':
-      case 'running.exit':
         expect(host.spawnCount).toBe(before.spawns + 1);
         expect(slot.pid).toBe(host.children.at(-1)!.pid);
         expect(slot.pid).not.toBe(before.pid);
@@ -143,29 +178,77 @@ describe('TABLE', () => {
       case 'running.stop':
         expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGTERM' }]);
         break;
-      case 'starting.exit':
-        expect(slot.pid).toBeNull();
-        expect(slot.failures).toBe(1);
-        expect(host.spawnCount).toBe(before.spawns);
+      case 'starting.hung':
+      case 'running.hung':
+        expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGTERM' }]);
+        expect(obs.logs.at(-1)).toMatchObject({ level: 'warn', fields: { reason: 'hung', pid: before.pid } });
+        expect(obs.logs.at(-1)!.message).toMatch(/is hung: stuck; stopping it with SIGTERM/);
         break;
       case 'starting.started':
         expect(slot.pid).toBe(before.pid);
+        expect(slot.failures).toBe(0);
+        expect(host.pendingTimers).toBe(before.timers - 1); // start_secs
+        break;
+      case 'starting.nosocket':
+        expect(host.pendingTimers).toBe(before.timers + 1); // the look again in SOCKET_WAIT_MS
         expect(slot.failures).toBe(0);
         break;
       case 'backoff.stop':
         expect(host.pendingTimers).toBe(before.timers - 1); // the retry timer
         break;
-      case 'stopping.exit':
-        expect(slot.pid).toBeNull();
-        expect(host.spawnCount).toBe(before.spawns);
-        break;
       case 'stopping.kill':
         expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGKILL' }]);
         expect(slot.pid).toBe(before.pid);
         break;
+      case 'fatal.reset':
+        expect(slot.failures).toBe(0);
+        break;
       default:
         throw new Error(`no assertions for ${state}.${event}`);
     }
+  });
+
+  /** Each exit cell, reached the way it is in a real run: the exit is classified, then looked up. */
+  const exits: Array<[SlotState, ExitKind, (t: Setup) => void]> = [
+    ['starting', 'exit-down', (t) => (t.slot.want = 'down')],
+    ['starting', 'exit-restart', (t) => t.host.advance(RECYCLE_FLOOR_MS)], // a clean exit after the floor: a recycle
+    ['starting', 'exit-done', (t) => t.host.advance(RECYCLE_FLOOR_MS)],
+    ['starting', 'exit-early', () => {}],
+    ['starting', 'exit-fatal', () => {}],
+    ['running', 'exit-down', (t) => (t.slot.want = 'down')],
+    ['running', 'exit-restart', () => {}],
+    ['running', 'exit-done', () => {}],
+    ['stopping', 'exit-down', () => {}],
+    ['stopping', 'exit-replace', (t) => (t.slot.want = 'up')],
+  ];
+
+  it.each(exits)('%s + %s', (state, kind, arrange) => {
+    const t = setup({ restart: kind === 'exit-done' ? 'never' : 'always', start_retries: kind === 'exit-fatal' ? 1 : 5 });
+    drive(t, state);
+    arrange(t);
+    const code = kind === 'exit-early' || kind === 'exit-fatal' ? 1 : 0;
+    t.host.exit(t.slot.pid!, code);
+    // A worker that recycled itself cleanly proves the program: its successor counts as started at once.
+    const proven = code === 0 && kind === 'exit-restart';
+    expect(t.slot.state).toBe(proven ? 'running' : HANDLED[state][kind]);
+    expect(t.slot.pid === null).toBe(!['exit-restart', 'exit-replace'].includes(kind));
+  });
+});
+
+describe('classifyExit', () => {
+  const facts = { want: 'up', byFcgid: false, failed: false, failures: 0, retries: 5, restart: 'always', clean: true } as const;
+  it.each([
+    [{ want: 'down' }, 'exit-down'],
+    [{ want: 'down', byFcgid: true, failed: true }, 'exit-down'],
+    [{ byFcgid: true }, 'exit-replace'],
+    [{ failed: true, failures: 4 }, 'exit-early'],
+    [{ failed: true, failures: 5 }, 'exit-fatal'],
+    [{ restart: 'never' }, 'exit-done'],
+    [{ restart: 'on-failure', clean: true }, 'exit-done'],
+    [{ restart: 'on-failure', clean: false }, 'exit-restart'],
+    [{}, 'exit-restart'],
+  ] as const)('%o is %s', (over, kind) => {
+    expect(classifyExit({ ...facts, ...over })).toBe(kind);
   });
 });
 
@@ -349,7 +432,7 @@ describe('Slot', () => {
     }
   });
 
-  it('restart never: a later start (a reconcile) does not revive the worker; reset() does', () => {
+  it('restart never: a later start (a reconcile) does not revive the worker; reset does', () => {
     const { host, slot, up } = setup({ restart: 'never' });
     up();
     host.advance(5000);
@@ -357,7 +440,7 @@ describe('Slot', () => {
     slot.handle({ type: 'start' });
     expect(slot.state).toBe('exited');
     expect(host.spawnCount).toBe(1);
-    slot.reset();
+    slot.handle({ type: 'reset' });
     slot.handle({ type: 'start' });
     expect(slot.state).toBe('starting');
     expect(host.spawnCount).toBe(2);
@@ -541,10 +624,10 @@ describe('Slot', () => {
     expect(slot.state).toBe('backoff');
   });
 
-  it('reset() clears fatal, and only fatal', () => {
+  it('reset clears fatal, and only fatal', () => {
     const t = setup({ start_retries: 1 });
     drive(t, 'fatal');
-    t.slot.reset();
+    t.slot.handle({ type: 'reset' });
     expect(t.slot.state).toBe('exited');
     expect(t.slot.failures).toBe(0);
     t.up();
@@ -553,11 +636,11 @@ describe('Slot', () => {
 
     const r = setup();
     drive(r, 'running');
-    r.slot.reset();
+    r.slot.handle({ type: 'reset' });
     expect(r.slot.state).toBe('running');
     const b = setup();
     drive(b, 'backoff');
-    b.slot.reset();
+    b.slot.handle({ type: 'reset' });
     expect(b.slot.state).toBe('backoff');
     expect(b.slot.failures).toBe(1);
   });

@@ -160,8 +160,8 @@ function closeKeepingPath(address: Address, handle: Handle): void {
   }
 }
 
-// From dist/supervisor/ and from the bundle in dist/bundle/ alike.
-const HELPER = fileURLToPath(new URL('../supervisor/listen-helper.js', import.meta.url));
+// From dist/host/ and from the bundle in dist/bundle/ alike (both two levels below the package).
+const HELPER = fileURLToPath(new URL('../host/listen-helper.js', import.meta.url));
 
 /** Create every listener, one helper per socket (see listen-helper.ts); all or nothing. */
 export async function openListeners(targets: ListenTarget[]): Promise<Listener[]> {

@@ -1,9 +1,9 @@
-// The Host of host.ts on a real Linux machine: child_process, process groups,
-// wall-clock timers.
+// The Host of the supervisor's port on a real Linux machine: child_process,
+// process groups, wall-clock timers.
 
 import { spawn, type StdioOptions } from 'node:child_process';
-import type { ChildEvents, Host, SpawnSpec, Timer } from './host.js';
-import { LineSplitter } from './output.js';
+import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
+import { LineSplitter } from '../supervisor/output.js';
 import { processStart } from './procnet.js';
 
 /** How long an exit waits for the worker's last output when something else keeps its pipes open. */

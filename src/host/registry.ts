@@ -8,9 +8,9 @@
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Config } from '../config/types.js';
-import type { Host } from './host.js';
+import type { Host } from '../supervisor/port.js';
 import { processStart } from './procnet.js';
-import { fmtMs } from './slot.js';
+import { fmtMs } from '../supervisor/format.js';
 
 export interface SweepLog {
   warn(fields: object, message: string): void;

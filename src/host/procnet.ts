@@ -1,6 +1,8 @@
-// Reading sockets out of /proc: which socket inode a descriptor holds, and the
-// address a socket inode is bound to (/proc/net/unix, /proc/net/tcp, tcp6).
-// Used to recognise the sockets systemd passes (socket activation).
+// Reading /proc: which socket inode a descriptor holds, the address a socket
+// inode is bound to (/proc/net/unix, /proc/net/tcp, tcp6), what a process
+// holds, is blocked in, has read and written, its memory and CPU, its children
+// and its start time. One reader per file format, for the scoreboard
+// (observe.ts), socket activation (activation.ts) and the worker registry.
 
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Address } from '../fastcgi/address.js';
@@ -176,14 +178,37 @@ export function blockedIn(pid: number): { nr: number; arg0: number } | null {
   }
 }
 
-/** Resident set size in bytes, from the second field of /proc/<pid>/statm (pages). */
-export function residentBytes(pid: number, pageSize = 4096): number | null {
+/**
+ * Bytes per page of /proc/<pid>/stat's rss field: this process's VmRSS (in kB,
+ * /proc/self/status) over its rss in pages, read once; 4096 if unreadable.
+ */
+let pageSize: number | null = null;
+export function pageBytes(): number {
+  if (pageSize !== null) return pageSize;
+  pageSize = 4096;
   try {
-    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-    return Number.isFinite(pages) ? pages * pageSize : null;
+    const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+    const pages = Number(statFields(process.pid)?.[21]);
+    // Both move between the two reads; the page size is a power of two, near the ratio.
+    if (kb > 0 && pages > 0) pageSize = 2 ** Math.round(Math.log2((kb * 1024) / pages));
   } catch {
-    return null;
+    // keep 4096
   }
+  return pageSize;
+}
+
+/** /proc/<pid>/stat's CPU times count USER_HZ ticks, 100 a second in the kernel's ABI on every architecture Node runs on. */
+const USER_HZ = 100;
+
+/** Resident bytes and CPU time used so far (utime + stime), from /proc/<pid>/stat; null once it is gone. */
+export function cpuAndRss(pid: number): { rss: number; cpuMs: number } | null {
+  const f = statFields(pid);
+  if (!f) return null;
+  // Fields 14, 15 (utime, stime) and 24 (rss) of proc(5); index 0 here is field 3.
+  const ticks = Number(f[11]) + Number(f[12]);
+  const pages = Number(f[21]);
+  if (!Number.isFinite(ticks) || !Number.isFinite(pages)) return null;
+  return { rss: pages * pageBytes(), cpuMs: (ticks * 1000) / USER_HZ };
 }
 
 /**

@@ -1,0 +1,150 @@
+// One scan of /proc for the scoreboard (src/supervisor/scoreboard.ts keeps the
+// history): for each pool, which workers hold a connection from its listener,
+// whether they are blocked reading it, their I/O counters, RSS and CPU.
+//
+// A worker serving a request holds a socket accepted from the pool's listener:
+// its inode is in /proc/<pid>/fd and, for that listener, in /proc/net/unix
+// (same path) or /proc/net/tcp{,6} (same local port). Other sockets (a
+// database, an upstream) are not the listener's and do not count (DESIGN.md §5).
+//
+// A worker that forks its own servers (php-cgi with PHP_FCGI_CHILDREN, uwsgi
+// --processes, a flup forking server) is a master: its children are read one by
+// one, as php-fpm sees its children, and the master counts as a server only
+// while it holds a connection itself.
+
+import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
+import { ProcAccessError, blockedIn, childPids, cpuAndRss, ioCounter, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
+
+/** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
+const READS: Record<string, ReadonlySet<number>> = {
+  x64: new Set([0, 19, 45, 47]),
+  arm64: new Set([63, 65, 207, 212]),
+};
+/** epoll_wait, epoll_pwait(2): an event loop (Node, Python asyncio) waiting for anything; alive, not hung. */
+const EVENT_LOOP_WAITS: Record<string, ReadonlySet<number>> = {
+  x64: new Set([232, 281, 441]),
+  arm64: new Set([22, 441]),
+};
+
+/** How deep and how wide a master's tree is followed (a wrapper script, then php-cgi, then its children). */
+const TREE_DEPTH = 3;
+const TREE_SIZE = 256;
+
+/**
+ * RSS and CPU (/proc/<pid>/stat, ~13 µs a read) are read for at most this many
+ * processes per scan, in turn: every scan up to this many workers, every
+ * ceil(N / this) scans beyond (docs/benchmarks.md, scan cost).
+ */
+export const RESOURCE_READS_PER_SCAN = 128;
+
+export class ProcObserver implements Observer {
+  private readonly arch = process.arch;
+  private cursor = 0;
+
+  observe(pools: readonly PoolProbe[]): Map<string, PoolReading> {
+    let unix: SocketRow[] | null = null;
+    let tcp: SocketRow[] | null = null;
+    const out = new Map<string, PoolReading>();
+    const all: ProcessReading[] = [];
+    for (const pool of pools) {
+      const listener = pool.listener.fd === null ? null : socketInode(pool.listener.fd);
+      if (listener === null) continue;
+      const conns = new Set<number>();
+      let queue: number | null = null;
+      unix ??= unixRows();
+      const path = unix.find((r) => r.inode === listener)?.path;
+      if (path !== undefined) {
+        // A connection not accepted yet is listed with the listener's path and inode 0.
+        queue = 0;
+        for (const r of unix) {
+          if (r.path !== path || r.inode === listener) continue;
+          if (r.inode === 0) queue++;
+          else conns.add(r.inode);
+        }
+      } else {
+        tcp ??= tcpRows();
+        const l = tcp.find((r) => r.inode === listener);
+        if (l) {
+          queue = l.rxQueue ?? null;
+          const wildcard = l.host === '0.0.0.0' || l.host === '::';
+          for (const r of tcp) if (r.port === l.port && r.state !== '0A' && (wildcard || r.host === l.host)) conns.add(r.inode);
+        }
+      }
+      const workers = new Map<number, WorkerReading>();
+      // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of
+      // the listener has been found in some worker, the rest are idle.
+      const left = { count: conns.size };
+      let blind = 0;
+      for (const pid of pool.pids) {
+        try {
+          const w = this.readTree(pid, { listener, fd: pool.workerFd }, conns, left);
+          workers.set(pid, w);
+          all.push(w.own, ...(w.servers ?? []).filter((s) => s !== w.own));
+        } catch (err) {
+          if (!(err instanceof ProcAccessError)) throw err;
+          blind++;
+        }
+      }
+      out.set(pool.name, { queue, workers, blind });
+    }
+    this.readResources(all);
+    return out;
+  }
+
+  /** RSS and CPU for a window of the processes, moving on at every scan. */
+  private readResources(all: ProcessReading[]): void {
+    if (all.length === 0) return;
+    const n = Math.min(all.length, RESOURCE_READS_PER_SCAN);
+    const start = this.cursor % all.length;
+    for (let k = 0; k < n; k++) {
+      const r = all[(start + k) % all.length]!;
+      const stat = cpuAndRss(r.pid);
+      if (stat) {
+        r.rss = stat.rss;
+        r.cpuMs = stat.cpuMs;
+      }
+    }
+    this.cursor = start + n;
+  }
+
+  /** A worker, or a master and the servers it forked (see the top of this file). */
+  private readTree(pid: number, socket: { listener: number; fd: number }, conns: ReadonlySet<number>, left: { count: number }): WorkerReading {
+    const own = this.read(pid, conns, left);
+    const servers: ProcessReading[] = [];
+    const walk = (children: number[], depth: number): void => {
+      for (const child of children) {
+        if (servers.length >= TREE_SIZE) return;
+        // Only a child that holds the listening socket where its worker got it
+        // serves; a CGI script fcgiwrap runs, or a program a PHP script runs,
+        // is part of its parent's request, not a server of its own.
+        if (socketInode(socket.fd, child) !== socket.listener) continue;
+        const grand = depth < TREE_DEPTH ? childPids(child) : [];
+        const r = this.read(child, conns, left);
+        // A child that forks in turn (a wrapper script's php-cgi) is a master too.
+        if (grand.length === 0 || r.connections > 0) servers.push(r);
+        if (grand.length > 0) walk(grand, depth + 1);
+      }
+    };
+    walk(childPids(pid), 1);
+    if (servers.length === 0) return { own, servers: null };
+    if (own.connections > 0) servers.unshift(own);
+    return { own, servers };
+  }
+
+  private read(pid: number, conns: ReadonlySet<number>, left: { count: number }): ProcessReading {
+    const held: number[] = [];
+    if (left.count > 0) {
+      for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) held.push(fd);
+      left.count -= held.length;
+    }
+    let reading = false;
+    let eventLoop = false;
+    if (held.length > 0) {
+      const sys = blockedIn(pid);
+      reading = sys !== null && (READS[this.arch]?.has(sys.nr) ?? false) && held.includes(sys.arg0);
+      eventLoop = sys !== null && (EVENT_LOOP_WAITS[this.arch]?.has(sys.nr) ?? false);
+    }
+    // Progress matters only while a request is held; an idle worker's counters are not read.
+    return { pid, connections: held.length, reading, eventLoop, io: held.length > 0 ? ioCounter(pid) : null, rss: null, cpuMs: null };
+  }
+}

@@ -1,0 +1,172 @@
+// The operator's commands, as the supervisor's loop runs them: checked at once
+// (an unknown pool, a count that makes no sense), then run one at a time.
+// Those that take time (restart, reload, scale, stop, start) wait their turn
+// behind the one running, up to MAX_WAITING; signal answers at once. What each
+// command does to the pools is here; how a reload works out what to do is in
+// reload.ts and reload-plan.ts.
+
+import { CommandError } from './errors.js';
+import type { Command, CommandResults, Reply } from './events.js';
+import type { Log } from './log.js';
+import type { PoolSet } from './pool-set.js';
+import { reload, type ReloadContext } from './reload.js';
+
+/** Commands that may wait behind the one running; more are refused (FCGID_BUSY). */
+export const MAX_WAITING = 16;
+
+interface Queued {
+  command: Command;
+  reply: Reply;
+}
+
+export interface CommandContext {
+  pools: PoolSet;
+  log: Log;
+  stopping(): boolean;
+  /** Hand a continuation back to the loop (an answer that came from a promise). */
+  resume(run: () => void): void;
+  /** What a reload needs of the loop. */
+  reloadContext(): ReloadContext;
+}
+
+export class Commands {
+  private running: Queued | null = null;
+  private readonly waiting: Queued[] = [];
+
+  constructor(private readonly ctx: CommandContext) {}
+
+  /** The command in progress, if any. */
+  get current(): Command | null {
+    return this.running?.command ?? null;
+  }
+
+  /** A command: refused, answered at once (signal), run now, or queued behind the one running. */
+  accept(command: Exclude<Command, { kind: 'shutdown' }>, reply: Reply): void {
+    try {
+      this.refuseWhileStopping();
+      this.validate(command);
+      if (command.kind === 'signal') return reply({ ok: true, value: this.signal(command.pool, command.signal) });
+    } catch (error) {
+      return reply({ ok: false, error: error as Error });
+    }
+    if (this.running === null) return this.run({ command, reply });
+    if (this.waiting.length >= MAX_WAITING) {
+      const error = new CommandError('FCGID_BUSY', `${this.waiting.length} commands are already waiting for the ${this.running.command.kind} in progress; try again once it is done`);
+      return reply({ ok: false, error });
+    }
+    this.ctx.log.info({ command: command.kind }, `${describe(command)} waits for the ${describe(this.running.command)} in progress`);
+    this.waiting.push({ command, reply });
+  }
+
+  /** fcgid is stopping: the commands waiting are refused (the one running sees its pools stop and answers). */
+  refuseWaiting(): void {
+    for (const q of this.waiting.splice(0)) q.reply({ ok: false, error: stoppingError() });
+  }
+
+  /** What can be checked before a command waits its turn: its pools exist, its numbers make sense. */
+  private validate(command: Command): void {
+    const { pools } = this.ctx;
+    switch (command.kind) {
+      case 'restart':
+        for (const name of command.pools) pools.get(name);
+        return;
+      case 'scale':
+        if (!Number.isInteger(command.workers) || command.workers < 0) throw new CommandError('FCGID_BAD_REQUEST', `workers must be an integer of 0 or more, got ${command.workers}`);
+        pools.get(command.pool);
+        return;
+      case 'stop':
+      case 'start':
+      case 'signal':
+        pools.get(command.pool);
+        return;
+    }
+  }
+
+  private run(q: Queued): void {
+    this.running = q;
+    let outcome: Promise<unknown>;
+    try {
+      // Checked again now: a reload that ran meanwhile may have removed a pool.
+      this.refuseWhileStopping();
+      this.validate(q.command);
+      outcome = Promise.resolve(this.execute(q.command));
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(
+      (value) => this.ctx.resume(() => this.finish({ ok: true, value })),
+      (error: Error) => this.ctx.resume(() => this.finish({ ok: false, error })),
+    );
+  }
+
+  private finish(outcome: Parameters<Reply>[0]): void {
+    const done = this.running!;
+    this.running = null;
+    done.reply(outcome);
+    const next = this.waiting.shift();
+    if (next) this.run(next);
+  }
+
+  private execute(command: Command): unknown {
+    const { pools, log } = this.ctx;
+    switch (command.kind) {
+      case 'restart': {
+        const chosen = command.pools.length === 0 ? [...pools.live.values()] : command.pools.map((n) => pools.get(n));
+        const options = { ...(command.batch !== undefined ? { batch: command.batch } : {}), ...(command.hard ? { hard: true } : {}) };
+        for (const p of chosen) log.info({ pool: p.name, ...options }, `pool ${p.name}: ${command.hard ? 'hard' : 'rolling'} restart`);
+        return Promise.all(chosen.map((p) => p.restart(options))).then((results): CommandResults['restart'] => ({ results }));
+      }
+      case 'scale': {
+        const pool = pools.get(command.pool);
+        log.info({ pool: pool.name, from: pool.wanted, to: command.workers }, `pool ${pool.name}: scaling from ${pool.wanted} to ${command.workers} workers`);
+        pool.scale(command.workers);
+        return { pool: pool.name, workers: command.workers } satisfies CommandResults['scale'];
+      }
+      case 'stop': {
+        const pool = pools.get(command.pool);
+        log.info({ pool: pool.name }, `pool ${pool.name}: stopping its workers (the socket stays open; connections wait in the backlog)`);
+        pool.stop();
+        return { pool: pool.name, wanted: 0 } satisfies CommandResults['stop'];
+      }
+      case 'start': {
+        const pool = pools.get(command.pool);
+        log.info({ pool: pool.name }, `pool ${pool.name}: starting ${pool.configured} workers`);
+        pool.start();
+        return { pool: pool.name, wanted: pool.wanted } satisfies CommandResults['start'];
+      }
+      case 'reload':
+        return reload(this.ctx.reloadContext());
+      case 'signal':
+      case 'shutdown':
+        throw new Error(`${command.kind} is answered at once, never queued`);
+    }
+  }
+
+  private signal(name: string, signal: NodeJS.Signals): CommandResults['signal'] {
+    const pids = this.ctx.pools.get(name).signal(signal);
+    this.ctx.log.info({ pool: name, signal, pids }, `pool ${name}: sent ${signal} to ${pids.length} worker${pids.length === 1 ? '' : 's'}`);
+    return { pool: name, signal, pids };
+  }
+
+  private refuseWhileStopping(): void {
+    if (this.ctx.stopping()) throw stoppingError();
+  }
+}
+
+function stoppingError(): CommandError {
+  return new CommandError('FCGID_STOPPING', 'fcgid is stopping; no new commands');
+}
+
+function describe(c: Command): string {
+  switch (c.kind) {
+    case 'restart':
+      return c.pools.length ? `restart of ${c.pools.join(', ')}` : 'restart';
+    case 'scale':
+      return `scale of ${c.pool} to ${c.workers}`;
+    case 'stop':
+    case 'start':
+      return `${c.kind} of ${c.pool}`;
+    default:
+      return c.kind;
+  }
+}
