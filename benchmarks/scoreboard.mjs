@@ -17,7 +17,7 @@
 //               the same /proc reads timed one kind at a time, to show where the time goes
 //
 //   node benchmarks/scoreboard.mjs                       # 64 and 512 workers, 20 s windows
-//   node benchmarks/scoreboard.mjs --workers=64,512,1024 --idle-secs=20 --scans=50 --spaced=10 --extra-fds=6
+//   node benchmarks/scoreboard.mjs --workers=64,512,1024 --idle-secs=20 --settle-secs=5 --scans=50 --spaced=10 --extra-fds=6
 //   node benchmarks/scoreboard.mjs --baseline=DIR    # the daemon part only, this build and DIR's (ABBA), with ratios
 //
 // Needs a build (npm run build) and php-cgi. Linux only: it reads /proc. The
@@ -52,6 +52,8 @@ const IDLE_SECS = Number(option('idle-secs', '20'));
 const SCANS = Number(option('scans', '50'));
 const EXTRA_FDS = Number(option('extra-fds', '6'));
 const SPACED = Number(option('spaced', '10'));
+/** Seconds between "every worker running and idle" and the window: V8's collections after a large start-up are not the scan's cost. */
+const SETTLE_SECS = Number(option('settle-secs', '5'));
 /** Another build (a checkout from before a change): its daemon measured beside this one, ABBA, with ratios. */
 const BASELINE = option('baseline', null) === null ? null : path.resolve(option('baseline', null), 'bin', 'fcgid');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -149,6 +151,7 @@ async function measure(workers, bin = FCGID) {
     const fds = pids.reduce((n, pid) => n + readdirSync(`/proc/${pid}/fd`).length, 0) / pids.length;
 
     // The daemon, idle: nothing talks to it during the window.
+    await sleep(SETTLE_SECS * 1000);
     const c0 = cpuMs(daemon.pid);
     const m0 = mainThreadMs(daemon.pid);
     const t0 = performance.now();

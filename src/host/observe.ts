@@ -31,21 +31,25 @@ const TREE_DEPTH = 3;
 const TREE_SIZE = 256;
 
 /**
- * RSS and CPU (/proc/<pid>/stat, ~13 µs a read) are read for at most this many
- * processes per scan, in turn: every scan up to this many workers, every
- * ceil(N / this) scans beyond (docs/benchmarks.md, scan cost).
+ * RSS and CPU come from /proc/<pid>/stat (~13 µs a read). Every scan reads them
+ * for a process seen for the first time, one that holds a connection, and every
+ * process of a pool with max_memory; the idle rest in turn, this many a scan
+ * (each idle worker at least every ceil(N / this) s; docs/benchmarks.md, scan cost).
  */
-export const RESOURCE_READS_PER_SCAN = 128;
+export const IDLE_RESOURCE_READS_PER_SCAN = 16;
 
 export class ProcObserver implements Observer {
   private readonly arch = process.arch;
   private cursor = 0;
+  /** Processes whose RSS and CPU have been read at least once, kept while they are seen. */
+  private known = new Set<number>();
 
   observe(pools: readonly PoolProbe[]): Map<string, PoolReading> {
     let unix: SocketRow[] | null = null;
     let tcp: SocketRow[] | null = null;
     const out = new Map<string, PoolReading>();
-    const all: ProcessReading[] = [];
+    const now: ProcessReading[] = [];
+    const idle: ProcessReading[] = [];
     for (const pool of pools) {
       const listener = pool.listener.fd === null ? null : socketInode(pool.listener.fd);
       if (listener === null) continue;
@@ -79,7 +83,9 @@ export class ProcObserver implements Observer {
         try {
           const w = this.readTree(pid, { listener, fd: pool.workerFd }, conns, left);
           workers.set(pid, w);
-          all.push(w.own, ...(w.servers ?? []).filter((s) => s !== w.own));
+          for (const r of w.servers?.includes(w.own) ? w.servers : [w.own, ...(w.servers ?? [])]) {
+            (pool.memory || r.connections > 0 || !this.known.has(r.pid) ? now : idle).push(r);
+          }
         } catch (err) {
           if (!(err instanceof ProcAccessError)) throw err;
           blind++;
@@ -87,24 +93,27 @@ export class ProcObserver implements Observer {
       }
       out.set(pool.name, { queue, workers, blind });
     }
-    this.readResources(all);
+    this.readResources(now, idle);
     return out;
   }
 
-  /** RSS and CPU for a window of the processes, moving on at every scan. */
-  private readResources(all: ProcessReading[]): void {
-    if (all.length === 0) return;
-    const n = Math.min(all.length, RESOURCE_READS_PER_SCAN);
-    const start = this.cursor % all.length;
-    for (let k = 0; k < n; k++) {
-      const r = all[(start + k) % all.length]!;
+  /** RSS and CPU for the processes that need them now, and for a window of the idle rest, moving on at every scan. */
+  private readResources(now: ProcessReading[], idle: ProcessReading[]): void {
+    const known = new Set<number>();
+    const read = (r: ProcessReading): void => {
       const stat = cpuAndRss(r.pid);
-      if (stat) {
-        r.rss = stat.rss;
-        r.cpuMs = stat.cpuMs;
-      }
-    }
+      if (!stat) return;
+      r.rss = stat.rss;
+      r.cpuMs = stat.cpuMs;
+      known.add(r.pid);
+    };
+    now.forEach(read);
+    const n = Math.min(idle.length, IDLE_RESOURCE_READS_PER_SCAN);
+    const start = idle.length === 0 ? 0 : this.cursor % idle.length;
+    for (let k = 0; k < n; k++) read(idle[(start + k) % idle.length]!);
+    for (const r of idle) if (this.known.has(r.pid)) known.add(r.pid);
     this.cursor = start + n;
+    this.known = known;
   }
 
   /** A worker, or a master and the servers it forked (see the top of this file). */

@@ -50,7 +50,8 @@ export class ScanPolicies {
     const detail = (a: ProcessActivity): string => `busy for ${fmtMs(now - a.since)} with no I/O progress for ${fmtMs(now - a.lastProgress)} (idle_timeout ${fmtMs(limit)})`;
     for (const slot of pool.slots) {
       const a = slot.seen;
-      if (!a || slot.pid === null) continue;
+      // A master reads busy when any of its servers is: a slot that is not busy has no hung process.
+      if (!a || slot.pid === null || a.activity !== 'busy') continue;
       for (const p of servers(slot.pid, a).filter(hung)) {
         if (p.pid === slot.pid) out.push({ kind: 'hung', slot, detail: detail(p) });
         else out.push({ kind: 'stop-child', slot, pid: p.pid, why: `is hung: ${detail(p)}`, reason: 'hung' });

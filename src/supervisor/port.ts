@@ -97,6 +97,8 @@ export interface PoolProbe {
   /** Where the workers have the socket (socket_fd): a child holding it there is a server its worker forked. */
   workerFd: number;
   pids: readonly number[];
+  /** RSS is needed at every scan (max_memory is set), not only now and then. */
+  memory: boolean;
 }
 
 /** One process as one scan saw it; nothing remembered from earlier scans. */
@@ -110,7 +112,7 @@ export interface ProcessReading {
   eventLoop: boolean;
   /** An I/O counter that grows while the process reads or writes; read only while it holds a connection. */
   io: number | null;
-  /** Resident bytes and CPU time used so far; null when not read at this scan (see `observe`). */
+  /** Resident bytes and CPU time used so far; null when not read at this scan (see src/host/observe.ts). */
   rss: number | null;
   cpuMs: number | null;
 }

@@ -53,64 +53,70 @@ export function servers(pid: number, a: WorkerActivity): ProcessActivity[] {
 interface Tracked extends Omit<ProcessActivity, 'pid'> {
   io: number | null;
   cpu: { ms: number; at: number } | null;
+  /** The scan that last saw it. */
+  scan: number;
 }
 
 export class Scoreboard {
+  /**
+   * What each process was seen doing, updated in place at every scan (a scan of
+   * a thousand idle workers allocates next to nothing); `io` and `cpu` are this
+   * model's own bookkeeping, carried along in the objects it hands out.
+   */
   private readonly tracked = new Map<number, Tracked>();
+  private scans = 0;
 
   /** One scan: the readings of every pool, turned into activity with history. */
   update(now: number, readings: ReadonlyMap<string, PoolReading>): Map<string, PoolActivity> {
     const out = new Map<string, PoolActivity>();
-    const seen = new Set<number>();
+    const scan = ++this.scans;
     for (const [name, pool] of readings) {
       const workers = new Map<number, WorkerActivity>();
       for (const [pid, w] of pool.workers) {
-        const own = this.track(w.own, now, seen);
+        const own = this.track(w.own, now, scan);
         if (w.servers === null) {
           workers.set(pid, own);
           continue;
         }
         // The master itself is among them while it holds a connection: read once, not twice.
-        const processes = w.servers.map((r) => ({ pid: r.pid, ...(r.pid === pid ? own : this.track(r, now, seen)) }));
+        const processes = w.servers.map((r): ProcessActivity => (r.pid === pid ? { pid, ...own } : { pid: r.pid, ...this.track(r, now, scan) }));
         workers.set(pid, processes.length === 0 ? own : summarize(own, processes));
       }
       out.set(name, { queue: pool.queue, workers, blind: pool.blind });
     }
-    for (const pid of this.tracked.keys()) if (!seen.has(pid)) this.tracked.delete(pid);
+    for (const [pid, t] of this.tracked) if (t.scan !== scan) this.tracked.delete(pid);
     return out;
   }
 
-  private track(r: ProcessReading, now: number, seen: Set<number>): Omit<ProcessActivity, 'pid'> {
-    seen.add(r.pid);
+  private track(r: ProcessReading, now: number, scan: number): Tracked {
     const activity: Activity = r.connections === 0 ? 'idle' : r.reading ? 'waiting' : 'busy';
-    const prev = this.tracked.get(r.pid);
-    const same = prev !== undefined && prev.activity === activity;
-    let cpuPercent = prev?.cpuPercent ?? null;
-    let cpu = prev?.cpu ?? null;
-    if (r.cpuMs !== null) {
-      if (cpu !== null && now > cpu.at) cpuPercent = Math.round(((r.cpuMs - cpu.ms) / (now - cpu.at)) * 1000) / 10;
-      cpu = { ms: r.cpuMs, at: now };
-    }
-    const next: Tracked = {
-      activity,
-      since: same ? prev.since : now,
+    let t = this.tracked.get(r.pid);
+    if (!t) {
+      t = { activity, since: now, lastProgress: now, eventLoop: false, connections: 0, rss: null, cpuPercent: null, io: null, cpu: null, scan };
+      this.tracked.set(r.pid, t);
+    } else if (t.activity !== activity) {
+      t.activity = activity;
+      t.since = now;
+      t.lastProgress = now;
+    } else if (r.io !== null && r.io !== t.io) {
       // Progress matters only while a request is held; an idle worker's counters are not read.
-      lastProgress: !same || (r.io !== null && r.io !== prev.io) ? now : prev.lastProgress,
-      eventLoop: activity !== 'idle' && r.eventLoop,
-      connections: r.connections,
-      rss: r.rss ?? prev?.rss ?? null,
-      cpuPercent,
-      io: r.io,
-      cpu,
-    };
-    this.tracked.set(r.pid, next);
-    const { io: _io, cpu: _cpu, ...view } = next;
-    return view;
+      t.lastProgress = now;
+    }
+    t.scan = scan;
+    t.io = r.io;
+    t.eventLoop = activity !== 'idle' && r.eventLoop;
+    t.connections = r.connections;
+    if (r.rss !== null) t.rss = r.rss;
+    if (r.cpuMs !== null) {
+      if (t.cpu !== null && now > t.cpu.at) t.cpuPercent = Math.round(((r.cpuMs - t.cpu.ms) / (now - t.cpu.at)) * 1000) / 10;
+      t.cpu = { ms: r.cpuMs, at: now };
+    }
+    return t;
   }
 }
 
 /** A master's entry: the busiest activity among its servers, the latest progress, its own RSS and CPU. */
-function summarize(own: Omit<ProcessActivity, 'pid'>, processes: ProcessActivity[]): WorkerActivity {
+function summarize(own: Tracked, processes: ProcessActivity[]): WorkerActivity {
   const rank: Record<Activity, number> = { idle: 0, waiting: 1, busy: 2 };
   const activity = processes.reduce<Activity>((best, p) => (rank[p.activity] > rank[best] ? p.activity : best), 'idle');
   const same = processes.filter((p) => p.activity === activity);

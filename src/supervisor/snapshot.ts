@@ -6,7 +6,7 @@
 import type { Address } from '../fastcgi/address.js';
 import type { PoolConfig } from '../config/types.js';
 import type { Pool, PoolState } from './pool.js';
-import { servers, type PoolActivity, type WorkerActivity } from './scoreboard.js';
+import type { PoolActivity, WorkerActivity } from './scoreboard.js';
 import type { LastExit, Slot, SlotState } from './slot.js';
 
 export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped';
@@ -75,7 +75,11 @@ export function emptyCounters(): PoolCounters {
 /** A pool view's serving processes by activity (a forking worker's children each count). */
 export function countServers(slots: readonly SlotView[], match: (a: WorkerActivity['activity']) => boolean): number {
   let n = 0;
-  for (const s of slots) if (s.pid !== null && s.seen) for (const p of servers(s.pid, s.seen)) if (match(p.activity)) n++;
+  for (const s of slots) {
+    if (s.pid === null || !s.seen) continue;
+    if (!s.seen.processes) n += match(s.seen.activity) ? 1 : 0;
+    else for (const p of s.seen.processes) if (match(p.activity)) n++;
+  }
   return n;
 }
 

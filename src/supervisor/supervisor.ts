@@ -234,7 +234,8 @@ export class Supervisor {
     if (this.state !== 'starting') return; // stopped meanwhile
     this.state = 'running';
     await this.syncWatchers();
-    if (this.state === 'running') this.scheduleScan(0);
+    // The first scan a second in, as every other: not while the first workers are still booting.
+    if (this.state === 'running') this.scheduleScan(SCAN_INTERVAL_MS);
   }
 
   /** From here to the hand-overs, one tick: the sockets listen in this process and must not be polled here. */
@@ -301,7 +302,7 @@ export class Supervisor {
     const probes = [...this.pools.live.values()].flatMap((pool) => {
       const listener = this.pools.listener(pool.name);
       const pids = pool.allSlots().flatMap((s) => (s.pid !== null && (s.state === 'running' || s.state === 'starting') ? [s.pid] : []));
-      return listener && listener.fd !== null ? [{ name: pool.name, listener, workerFd: pool.config.socket_fd, pids }] : [];
+      return listener && listener.fd !== null ? [{ name: pool.name, listener, workerFd: pool.config.socket_fd, pids, memory: pool.config.max_memory > 0 }] : [];
     });
     this.activity = this.scoreboard.update(now, this.port.observer.observe(probes));
     this.scannedAt = now;

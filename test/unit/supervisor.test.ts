@@ -59,9 +59,16 @@ describe('start-up', () => {
       [10, 0],
       [11, 3],
     ]);
-    // Back from the listen helper: the fd is the pool's again, and the first scan has looked at the workers.
+    // Back from the listen helper: the fd is the pool's again; the first scan comes a second later, as every other.
     expect(s.sup.pools.listener('app')!.fd).toBe(10);
-    expect(s.port.observer.probes).toHaveLength(1);
+    expect(s.port.observer.probes).toHaveLength(0);
+    await s.advance(1000);
+    expect(s.port.observer.probes.map((p) => p.map((x) => [x.name, x.pids]))).toEqual([
+      [
+        ['app', [100, 101]],
+        ['api', [102]],
+      ],
+    ]);
     expect([...s.port.records.live].sort()).toEqual([100, 101, 102]);
   });
 
