@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
 import type { FastCGIError } from '../fastcgi/errors.js';
-import type { LogEntry } from '../control/wire.js';
-import type { DaemonStatus } from '../control/wire.js';
+import type { DaemonStatus, FastCGIResponse, LogEntry, PingResponse, PingResult, ReloadResponse, RestartResponse, SignalResponse } from '../control/wire.js';
 import { renderStatus } from './format.js';
 import type { Main } from './launch.cjs';
 import { VERSION } from './version.js';
@@ -104,7 +103,7 @@ export function fcgictlProgram(): Command {
     .option('--hard', 'stop every worker, then start them all')
     .action(
       run(async (pools: string[], opts: { batch?: number; hard?: boolean }) => {
-        const r = await (await control()).call<{ results: Array<{ pool: string; replaced: number; failed: number[] }> }>('POST', '/v1/restart', {
+        const r = await (await control()).call<RestartResponse>('POST', '/v1/restart', {
           pools,
           batch: opts.batch,
           hard: opts.hard === true,
@@ -124,7 +123,7 @@ export function fcgictlProgram(): Command {
     .action(
       run(async () => {
         try {
-          const r = await (await control()).call<Record<string, unknown>>('POST', '/v1/reload');
+          const r = await (await control()).call<ReloadResponse>('POST', '/v1/reload');
           process.stdout.write(`reloaded: ${JSON.stringify(r)}\n`);
         } catch (err) {
           if (err instanceof ControlError && err.body) {
@@ -158,7 +157,7 @@ export function fcgictlProgram(): Command {
     .argument('<signal>', 'e.g. HUP, SIGUSR1')
     .action(
       run(async (pool: string, signal: string) => {
-        const r = await (await control()).call<{ pids: number[]; signal: string }>('POST', `/v1/pools/${encodeURIComponent(pool)}/signal`, { signal });
+        const r = await (await control()).call<SignalResponse>('POST', `/v1/pools/${encodeURIComponent(pool)}/signal`, { signal });
         process.stdout.write(`${r.signal} sent to ${r.pids.length ? r.pids.join(', ') : 'no worker'}\n`);
       }),
     );
@@ -202,12 +201,11 @@ export function fcgictlProgram(): Command {
           else process.stdout.write(`${client.label}: ok ${[...values].map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
           return;
         }
-        type Ping = { pool: string; ok: boolean; ms: number; values?: Record<string, string>; error?: string };
-        let results: Ping[];
+        let results: PingResult[];
         try {
-          results = (await (await control()).call<{ results: Ping[] }>('GET', `/v1/ping${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`)).results;
+          results = (await (await control()).call<PingResponse>('GET', `/v1/ping${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`)).results;
         } catch (err) {
-          const body = err instanceof ControlError ? (err.body as { error?: { results?: Ping[] } } | undefined) : undefined;
+          const body = err instanceof ControlError ? (err.body as { error?: { results?: PingResult[] } } | undefined) : undefined;
           if (!body?.error?.results) throw err;
           results = body.error.results;
           process.exitCode = EXIT.FAILED;
@@ -264,7 +262,7 @@ export function fcgictlProgram(): Command {
             client.close();
           }
         } else {
-          const r = await (await control()).call<{ status: number; status_text: string; headers: Array<[string, string]>; body: string; stderr: string; app_status: number }>(
+          const r = await (await control()).call<FastCGIResponse>(
             'POST',
             `/v1/pools/${encodeURIComponent(pool!)}/request`,
             { method: opts.method, path: url, headers, params, body: body?.toString('base64'), timeout_ms: opts.timeout },

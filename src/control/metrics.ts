@@ -64,7 +64,7 @@ export function renderMetrics(snap: Snapshot): string {
   m.family(
     'fcgid_worker_rss_bytes',
     'gauge',
-    'Resident memory of each worker at the last scan.',
+    'Resident memory of each worker, as the scoreboard last read it.',
     // Labelled by slot and role, not pid, so a respawn does not start a new series;
     // during a rolling restart a slot has a worker and its replacement.
     pools.flatMap((p) =>

@@ -33,10 +33,12 @@ const TREE_SIZE = 256;
 /**
  * RSS and CPU come from /proc/<pid>/stat (~13 µs a read). Every scan reads them
  * for a process seen for the first time, one that holds a connection, and every
- * process of a pool with max_memory; the idle rest in turn, this many a scan
- * (each idle worker at least every ceil(N / this) s; docs/benchmarks.md, scan cost).
+ * process of a pool with max_memory; the idle rest in turn, each at least every
+ * IDLE_REFRESH_SCANS scans, but never more than IDLE_READS_MAX a scan (beyond
+ * 160 idle processes, each every ceil(N / 16) scans; docs/benchmarks.md, scan cost).
  */
-export const IDLE_RESOURCE_READS_PER_SCAN = 16;
+export const IDLE_REFRESH_SCANS = 10;
+export const IDLE_READS_MAX = 16;
 
 export class ProcObserver implements Observer {
   private readonly arch = process.arch;
@@ -108,7 +110,7 @@ export class ProcObserver implements Observer {
       known.add(r.pid);
     };
     now.forEach(read);
-    const n = Math.min(idle.length, IDLE_RESOURCE_READS_PER_SCAN);
+    const n = Math.min(idle.length, IDLE_READS_MAX, Math.ceil(idle.length / IDLE_REFRESH_SCANS));
     const start = idle.length === 0 ? 0 : this.cursor % idle.length;
     for (let k = 0; k < n; k++) read(idle[(start + k) % idle.length]!);
     for (const r of idle) if (this.known.has(r.pid)) known.add(r.pid);
