@@ -37,7 +37,7 @@ const TREE_SIZE = 256;
  * IDLE_REFRESH_SCANS scans, but never more than IDLE_READS_MAX a scan (beyond
  * 160 idle processes, each every ceil(N / 16) scans; docs/benchmarks.md, scan cost).
  */
-export const IDLE_REFRESH_SCANS = 10;
+export const IDLE_REFRESH_SCANS = 30;
 export const IDLE_READS_MAX = 16;
 
 export class ProcObserver implements Observer {
@@ -81,13 +81,13 @@ export class ProcObserver implements Observer {
       // the listener has been found in some worker, the rest are idle.
       const left = { count: conns.size };
       let blind = 0;
+      const sort = (r: ProcessReading): number => (pool.memory || r.connections > 0 || !this.known.has(r.pid) ? now : idle).push(r);
       for (const pid of pool.pids) {
         try {
           const w = this.readTree(pid, { listener, fd: pool.workerFd }, conns, left);
           workers.set(pid, w);
-          for (const r of w.servers?.includes(w.own) ? w.servers : [w.own, ...(w.servers ?? [])]) {
-            (pool.memory || r.connections > 0 || !this.known.has(r.pid) ? now : idle).push(r);
-          }
+          sort(w.own);
+          if (w.servers) for (const r of w.servers) if (r !== w.own) sort(r);
         } catch (err) {
           if (!(err instanceof ProcAccessError)) throw err;
           blind++;

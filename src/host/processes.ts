@@ -16,6 +16,10 @@ export const realHost: Host = {
     const t = setTimeout(fn, ms);
     return { cancel: () => clearTimeout(t) };
   },
+  every(ms: number, fn: () => void): Timer {
+    const t = setInterval(fn, ms);
+    return { cancel: () => clearInterval(t) };
+  },
   spawn(spec: SpawnSpec, events: ChildEvents): number | null {
     const stdio: StdioOptions =
       spec.targetFd === 0

@@ -3,8 +3,9 @@
 // shrink dynamic pools. Policies only propose; the supervisor's loop decides
 // (it leaves a pool's size alone while a restart turns it over) and acts.
 
+import type { PoolConfig } from '../config/types.js';
 import { fmtMs, mib } from './format.js';
-import { servers, type ProcessActivity } from './scoreboard.js';
+import { servers, type PoolActivity, type ProcessActivity } from './scoreboard.js';
 import type { PoolView, SlotView } from './snapshot.js';
 
 /** The worker a proposal is about, as the scan saw it: the loop acts only if that slot still has that pid. */
@@ -25,6 +26,17 @@ export const SCAN_JITTER_MS = 50;
 
 /** The most workers a dynamic pool starts in one scan while demand lasts. */
 export const MAX_SPAWN_RATE = 32;
+
+/**
+ * Whether a policy could act on this pool after this scan: the scan builds the
+ * pool's view only then. idle_timeout alone can only act on a busy worker.
+ */
+export function mayAct(c: PoolConfig, seen: PoolActivity): boolean {
+  if (c.max_memory > 0 || c.max_lifetime > 0 || c.max_workers !== null) return true;
+  if (c.idle_timeout <= 0) return false;
+  for (const a of seen.workers.values()) if (a.activity === 'busy') return true;
+  return false;
+}
 
 export class ScanPolicies {
   /** Workers a dynamic pool starts on its next pass while demand lasts (doubles, php-fpm style). */

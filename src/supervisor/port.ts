@@ -15,6 +15,8 @@ export interface Clock {
   now(): number;
   random(): number;
   setTimer(ms: number, fn: () => void): Timer;
+  /** `fn` every `ms` until cancelled (the scan). */
+  every(ms: number, fn: () => void): Timer;
 }
 
 export interface SpawnSpec {

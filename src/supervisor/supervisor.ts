@@ -12,7 +12,7 @@ import { StartError } from './errors.js';
 import type { Command, CommandResults, Event } from './events.js';
 import type { Log } from './log.js';
 import { Logbook } from './logbook.js';
-import { ScanPolicies, type Proposal } from './policies.js';
+import { ScanPolicies, mayAct, type Proposal } from './policies.js';
 import { PoolSet } from './pool-set.js';
 import type { Pool } from './pool.js';
 import type { FileWatcher, Ids, Listener, Port, PreparedSockets, Timer } from './port.js';
@@ -235,7 +235,7 @@ export class Supervisor {
     this.state = 'running';
     await this.syncWatchers();
     // The first scan a second in, as every other: not while the first workers are still booting.
-    if (this.state === 'running') this.scheduleScan(SCAN_INTERVAL_MS);
+    if (this.state === 'running') this.scanTimer = this.port.host.every(SCAN_INTERVAL_MS, () => this.step({ type: 'scan' }));
   }
 
   /** From here to the hand-overs, one tick: the sockets listen in this process and must not be polled here. */
@@ -288,12 +288,6 @@ export class Supervisor {
 
   // --- the scoreboard ---
 
-  private scheduleScan(ms: number): void {
-    this.scanTimer = this.port.host.setTimer(ms, () => {
-      this.step({ type: 'scan' });
-      if (this.state === 'running' || this.state === 'reloading') this.scheduleScan(SCAN_INTERVAL_MS);
-    });
-  }
 
   /** One pass of the scoreboard; the policies propose from its snapshot, and the loop decides. */
   private scan(): void {
@@ -306,16 +300,21 @@ export class Supervisor {
     });
     this.activity = this.scoreboard.update(now, this.port.observer.observe(probes));
     this.scannedAt = now;
-    for (const view of this.snapshot().pools) {
-      const seen = this.activity.get(view.name);
-      if (!seen) continue;
-      if (seen.blind > 0 && !this.warnedBlind) {
-        this.warnedBlind = true;
-        this.log.warn(
-          { pool: view.name },
-          `pool ${view.name}: cannot read /proc/<pid>/fd of its workers (they run as another user and fcgid lacks CAP_SYS_PTRACE, as in many containers): busy/idle, idle_timeout and dynamic scaling are blind for them; give fcgid CAP_SYS_PTRACE or run the workers as fcgid's user`,
-        );
-      }
+    for (const [name, seen] of this.activity) {
+      if (seen.blind === 0 || this.warnedBlind) continue;
+      this.warnedBlind = true;
+      this.log.warn(
+        { pool: name },
+        `pool ${name}: cannot read /proc/<pid>/fd of its workers (they run as another user and fcgid lacks CAP_SYS_PTRACE, as in many containers): busy/idle, idle_timeout and dynamic scaling are blind for them; give fcgid CAP_SYS_PTRACE or run the workers as fcgid's user`,
+      );
+    }
+    // The policies read the snapshot of the pools they may act on.
+    const watched = [...this.pools.live.values()].filter((p) => {
+      const seen = this.activity.get(p.name);
+      return seen !== undefined && mayAct(p.config, seen);
+    });
+    if (watched.length === 0) return;
+    for (const view of this.snapshot(watched).pools) {
       const pool = this.pools.live.get(view.name)!;
       for (const p of this.policies.propose(view, now)) this.decide(pool, p);
     }
@@ -352,14 +351,14 @@ export class Supervisor {
   // --- what is observed ---
 
   /** The daemon as status, metrics and systemd see it: slot states now, activity from the last scan. */
-  snapshot(): Snapshot {
+  snapshot(pools: Iterable<Pool> = this.pools.live.values()): Snapshot {
     return buildSnapshot({
       now: this.port.host.now(),
       state: this.state,
       startedAt: this.startedAt,
       config: this.config.file,
       scannedAt: this.scannedAt,
-      pools: this.pools.live.values(),
+      pools,
       addressOf: (name) => this.pools.addressOf(name),
       activity: (name) => this.activity.get(name),
       counters: (name) => this.counters.of(name),

@@ -61,6 +61,18 @@ export class FakeHost implements Host {
     return { cancel: () => void (t.cancelled = true) };
   }
 
+  every(ms: number, fn: () => void): Timer {
+    let current: Timer;
+    const arm = (): void => {
+      current = this.setTimer(ms, () => {
+        arm();
+        fn();
+      });
+    };
+    arm();
+    return { cancel: () => current.cancel() };
+  }
+
   spawn(spec: SpawnSpec, events: ChildEvents): number | null {
     const failure = this.failSpawns.shift();
     if (failure) {
