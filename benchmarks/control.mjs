@@ -7,7 +7,7 @@
 //
 //   restart  8 php-cgi workers per manager (php-fpm: pm static, 8 children) behind
 //            ONE nginx; during a wrk load (-t1 -c16 -d15s, the command issued at
-//            3 s): `fcgictl restart` (and `--batch 8`), `supervisorctl restart
+//            3 s): `fcgictl restart` (and `--batch 1`), `supervisorctl restart
 //            'php:*'`, php-fpm `kill -USR2 <master>` (stock, and a second php-fpm
 //            with process_control_timeout = 10s); alternating, 3 rounds.
 //            Failed requests = wrk's non-2xx + socket errors; duration from
@@ -29,7 +29,7 @@
 //   node benchmarks/control.mjs --quick          # every part, short, about 2 minutes
 //   options: --rounds=N --load-secs=S --issue-at=S --connections=N
 //            --fpm-control-timeout=S (the second php-fpm's; default 10, 0 leaves it out)
-//            --variants=fcgid,fcgid-batch8,supervisord,php-fpm,php-fpm-pct (restart);
+//            --variants=fcgid,fcgid-batch1,supervisord,php-fpm,php-fpm-pct (restart);
 //            --status-workers=N --status-runs=N (status); --hung-runs=N (hung);
 //            --ramp-rounds=N --ramp-step=S (ramp); --json=FILE
 //
@@ -429,8 +429,8 @@ async function restart(opt, report) {
   }
   const ctl = (m, extra) => ({ command: process.execPath, args: [FCGICTL, '-s', m.ctl, 'restart', ...extra], shown: `node bin/fcgictl -s ${m.ctl} restart${extra.length ? ` ${extra.join(' ')}` : ''}` });
   const variants = [
-    { id: 'fcgid', m: fc, label: 'fcgid: `fcgictl restart` (batch 1, the default)', cmd: () => ctl(fc, []) },
-    { id: 'fcgid-batch8', m: fc, label: 'fcgid: `fcgictl restart --batch 8`', cmd: () => ctl(fc, ['--batch', String(N)]) },
+    { id: 'fcgid', m: fc, label: 'fcgid: `fcgictl restart` (the default: every slot at once)', cmd: () => ctl(fc, []) },
+    { id: 'fcgid-batch1', m: fc, label: 'fcgid: `fcgictl restart --batch 1` (one slot at a time)', cmd: () => ctl(fc, ['--batch', '1']) },
     { id: 'supervisord', m: sup, label: "supervisord: `supervisorctl restart 'php:*'`", cmd: () => ({ command: 'supervisorctl', args: ['-c', sup.conf, 'restart', 'php:*'], shown: `supervisorctl -c ${sup.conf} restart 'php:*'` }) },
     { id: 'php-fpm', m: fpm, label: 'php-fpm: `kill -USR2 <master>`', cmd: () => ({ command: 'kill', args: ['-USR2', String(fpm.pid)], shown: `kill -USR2 ${fpm.pid}` }) },
   ];

@@ -40,11 +40,21 @@ const TREE_SIZE = 256;
 export const IDLE_REFRESH_SCANS = 30;
 export const IDLE_READS_MAX = 16;
 
+/** A process's reading, kept from scan to scan and overwritten in place (a scan of idle workers allocates next to nothing). */
+interface Kept extends ProcessReading {
+  /** The scan that last saw it. */
+  scan: number;
+  /** Its RSS and CPU have been read at least once. */
+  known: boolean;
+  /** The reading of the worker it leads, when it is one. */
+  worker: WorkerReading | null;
+}
+
 export class ProcObserver implements Observer {
   private readonly arch = process.arch;
   private cursor = 0;
-  /** Processes whose RSS and CPU have been read at least once, kept while they are seen. */
-  private known = new Set<number>();
+  private scans = 0;
+  private readonly kept = new Map<number, Kept>();
 
   observe(pools: readonly PoolProbe[]): Map<string, PoolReading> {
     let unix: SocketRow[] | null = null;
@@ -52,6 +62,7 @@ export class ProcObserver implements Observer {
     const out = new Map<string, PoolReading>();
     const now: ProcessReading[] = [];
     const idle: ProcessReading[] = [];
+    const scan = ++this.scans;
     for (const pool of pools) {
       const listener = pool.listener.fd === null ? null : socketInode(pool.listener.fd);
       if (listener === null) continue;
@@ -81,10 +92,11 @@ export class ProcObserver implements Observer {
       // the listener has been found in some worker, the rest are idle.
       const left = { count: conns.size };
       let blind = 0;
-      const sort = (r: ProcessReading): number => (pool.memory || r.connections > 0 || !this.known.has(r.pid) ? now : idle).push(r);
+      const sort = (r: ProcessReading): number => (pool.memory || r.connections > 0 || !(r as Kept).known ? now : idle).push(r);
+      const socket = { listener, fd: pool.workerFd };
       for (const pid of pool.pids) {
         try {
-          const w = this.readTree(pid, { listener, fd: pool.workerFd }, conns, left);
+          const w = this.readTree(pid, socket, conns, left, scan);
           workers.set(pid, w);
           sort(w.own);
           if (w.servers) for (const r of w.servers) if (r !== w.own) sort(r);
@@ -96,31 +108,29 @@ export class ProcObserver implements Observer {
       out.set(pool.name, { queue, workers, blind });
     }
     this.readResources(now, idle);
+    for (const [pid, k] of this.kept) if (k.scan !== scan) this.kept.delete(pid);
     return out;
   }
 
   /** RSS and CPU for the processes that need them now, and for a window of the idle rest, moving on at every scan. */
   private readResources(now: ProcessReading[], idle: ProcessReading[]): void {
-    const known = new Set<number>();
     const read = (r: ProcessReading): void => {
       const stat = cpuAndRss(r.pid);
       if (!stat) return;
       r.rss = stat.rss;
       r.cpuMs = stat.cpuMs;
-      known.add(r.pid);
+      (r as Kept).known = true;
     };
-    now.forEach(read);
+    for (const r of now) read(r);
     const n = Math.min(idle.length, IDLE_READS_MAX, Math.ceil(idle.length / IDLE_REFRESH_SCANS));
     const start = idle.length === 0 ? 0 : this.cursor % idle.length;
     for (let k = 0; k < n; k++) read(idle[(start + k) % idle.length]!);
-    for (const r of idle) if (this.known.has(r.pid)) known.add(r.pid);
     this.cursor = start + n;
-    this.known = known;
   }
 
   /** A worker, or a master and the servers it forked (see the top of this file). */
-  private readTree(pid: number, socket: { listener: number; fd: number }, conns: ReadonlySet<number>, left: { count: number }): WorkerReading {
-    const own = this.read(pid, conns, left);
+  private readTree(pid: number, socket: { listener: number; fd: number }, conns: ReadonlySet<number>, left: { count: number }, scan: number): WorkerReading {
+    const own = this.read(pid, conns, left, scan);
     const servers: ProcessReading[] = [];
     const walk = (children: number[], depth: number): void => {
       for (const child of children) {
@@ -130,19 +140,20 @@ export class ProcObserver implements Observer {
         // is part of its parent's request, not a server of its own.
         if (socketInode(socket.fd, child) !== socket.listener) continue;
         const grand = depth < TREE_DEPTH ? childPids(child) : [];
-        const r = this.read(child, conns, left);
+        const r = this.read(child, conns, left, scan);
         // A child that forks in turn (a wrapper script's php-cgi) is a master too.
         if (grand.length === 0 || r.connections > 0) servers.push(r);
         if (grand.length > 0) walk(grand, depth + 1);
       }
     };
     walk(childPids(pid), 1);
-    if (servers.length === 0) return { own, servers: null };
-    if (own.connections > 0) servers.unshift(own);
-    return { own, servers };
+    own.worker ??= { own, servers: null };
+    if (servers.length > 0 && own.connections > 0) servers.unshift(own);
+    own.worker.servers = servers.length === 0 ? null : servers;
+    return own.worker;
   }
 
-  private read(pid: number, conns: ReadonlySet<number>, left: { count: number }): ProcessReading {
+  private read(pid: number, conns: ReadonlySet<number>, left: { count: number }, scan: number): Kept {
     const held: number[] = [];
     if (left.count > 0) {
       for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) held.push(fd);
@@ -155,7 +166,17 @@ export class ProcObserver implements Observer {
       reading = sys !== null && (READS[this.arch]?.has(sys.nr) ?? false) && held.includes(sys.arg0);
       eventLoop = sys !== null && (EVENT_LOOP_WAITS[this.arch]?.has(sys.nr) ?? false);
     }
+    let k = this.kept.get(pid);
+    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null }));
+    k.scan = scan;
+    k.connections = held.length;
+    k.reading = reading;
+    k.eventLoop = eventLoop;
     // Progress matters only while a request is held; an idle worker's counters are not read.
-    return { pid, connections: held.length, reading, eventLoop, io: held.length > 0 ? ioCounter(pid) : null, rss: null, cpuMs: null };
+    k.io = held.length > 0 ? ioCounter(pid) : null;
+    // Read again this scan, or not at all (readResources).
+    k.rss = null;
+    k.cpuMs = null;
+    return k;
   }
 }

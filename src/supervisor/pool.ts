@@ -6,7 +6,7 @@
 import type { PoolConfig } from '../config/types.js';
 import { fmtMs } from './format.js';
 import type { Host, Ids, SpawnSpec } from './port.js';
-import { Slot, type SlotEvent, type SlotObserver, type SlotState } from './slot.js';
+import { EVENTS, Slot, type SlotEvent, type SlotObserver, type SlotState } from './slot.js';
 
 export type PoolState = 'starting' | 'running' | 'degraded' | 'failed' | 'stopping' | 'stopped';
 
@@ -101,7 +101,7 @@ export class Pool {
   }
 
   start(): void {
-    this.send({ type: 'reset' });
+    this.send(EVENTS.reset);
     this.up = true;
     this.reconcile();
   }
@@ -121,7 +121,7 @@ export class Pool {
         waiters: [...(this.rollout?.waiters ?? []), resolve],
       };
     });
-    this.send({ type: 'reset' });
+    this.send(EVENTS.reset);
     this.reconcile();
     return done;
   }
@@ -134,7 +134,7 @@ export class Pool {
   recycle(slot: Slot, why: string): boolean {
     if (slot.state !== 'running' || this.slots[slot.index] !== slot || this.replacements.has(slot.index) || this.recycling.has(slot.index)) return false;
     this.recycling.add(slot.index);
-    slot.handle({ type: 'recycle' });
+    slot.handle(EVENTS.recycle);
     this.observer.log('info', { slot: slot.label, pid: slot.pid, reason: 'recycled' }, `worker ${slot.label} pid ${slot.pid} ${why}; recycling it (its replacement starts first)`);
     this.reconcile();
     return true;
@@ -200,10 +200,10 @@ export class Pool {
       // A worker whose replacement counts as started hands over: it is wanted down.
       const handingOver = next !== undefined && next.state === 'running';
       slot.want = i < target && !handingOver ? 'up' : 'down';
-      slot.handle({ type: slot.want === 'up' ? 'start' : 'stop' });
+      slot.handle(slot.want === 'up' ? EVENTS.start : EVENTS.stop);
       if (next && i >= target) {
         next.want = 'down';
-        next.handle({ type: 'stop' });
+        next.handle(EVENTS.stop);
         if (next.pid === null) this.replacements.delete(i);
       }
     });
@@ -239,7 +239,7 @@ export class Pool {
       } else if (next.state === 'fatal' || (next.state === 'backoff' && next.failures >= 1)) {
         // The new worker does not start: keep the old one serving, and say so.
         next.want = 'down';
-        next.handle({ type: 'stop' });
+        next.handle(EVENTS.stop);
         if (next.pid === null) {
           this.replacements.delete(i);
           if (!this.recycling.delete(i)) r?.failed.push(i);
@@ -258,14 +258,14 @@ export class Pool {
           this.recycling.delete(i);
           continue;
         }
-        slot.handle({ type: slot.pid !== null ? 'stop' : 'start' });
+        slot.handle(slot.pid !== null ? EVENTS.stop : EVENTS.start);
         r.replaced++;
         continue;
       }
       const next = this.newSlot(i);
       next.want = 'up';
       this.replacements.set(i, next);
-      next.handle({ type: 'start' });
+      next.handle(EVENTS.start);
     }
   }
 

@@ -69,6 +69,18 @@ export interface SlotObserver {
   deliver(slot: Slot, event: SlotEvent): void;
 }
 
+/** The events without data, made once: reconcile sends one to every slot of a pool at every step. */
+export const EVENTS = {
+  start: { type: 'start' },
+  stop: { type: 'stop' },
+  recycle: { type: 'recycle' },
+  reset: { type: 'reset' },
+  started: { type: 'started' },
+  nosocket: { type: 'nosocket' },
+  retry: { type: 'retry' },
+  kill: { type: 'kill' },
+} as const satisfies Record<string, SlotEvent>;
+
 export const TAIL_LINES = 20;
 
 /** How often a slot looks again for its pool's socket while the listen helper has it. */
@@ -187,7 +199,7 @@ export class Slot {
   private spawn(): void {
     this.cancelTimer();
     const spec = this.specFor(this);
-    if (spec === null) return this.raise({ type: 'nosocket' });
+    if (spec === null) return this.raise(EVENTS.nosocket);
     this.stopRequested = false;
     this.stopCause = null;
     this.startedAt = this.host.now();
@@ -207,12 +219,12 @@ export class Slot {
     if (pid === null) return; // the failure arrives as an exit
     this.observer.spawned(this);
     // A slot whose last worker recycled itself cleanly has shown the program works.
-    if (this.pool.start_secs === 0 || this.proven) this.raise({ type: 'started' });
-    else this.timer = this.host.setTimer(this.pool.start_secs, () => this.observer.deliver(this, { type: 'started' }));
+    if (this.pool.start_secs === 0 || this.proven) this.raise(EVENTS.started);
+    else this.timer = this.host.setTimer(this.pool.start_secs, () => this.observer.deliver(this, EVENTS.started));
   }
 
   private waitForSocket(): void {
-    this.timer = this.host.setTimer(SOCKET_WAIT_MS, () => this.observer.deliver(this, { type: 'retry' }));
+    this.timer = this.host.setTimer(SOCKET_WAIT_MS, () => this.observer.deliver(this, EVENTS.retry));
   }
 
   private started(): void {
@@ -225,7 +237,7 @@ export class Slot {
     this.cancelTimer();
     this.stopRequested = true;
     this.host.killGroup(this.pid!, this.pool.stop_signal);
-    this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.observer.deliver(this, { type: 'kill' }));
+    this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.observer.deliver(this, EVENTS.kill));
   }
 
   /**
@@ -262,7 +274,7 @@ export class Slot {
 
   private backOff(): void {
     const delay = backoffDelay(this.failures, this.host.random());
-    this.timer = this.host.setTimer(delay, () => this.observer.deliver(this, { type: 'retry' }));
+    this.timer = this.host.setTimer(delay, () => this.observer.deliver(this, EVENTS.retry));
     const e = this.lastExit!;
     this.observer.log(
       'warn',
