@@ -35,7 +35,7 @@ const TREE_SIZE = 256;
  * for a process seen for the first time, one that holds a connection, and every
  * process of a pool with max_memory; the idle rest in turn, each at least every
  * IDLE_REFRESH_SCANS scans, but never more than IDLE_READS_MAX a scan (beyond
- * 160 idle processes, each every ceil(N / 16) scans; docs/benchmarks.md, scan cost).
+ * 480 idle processes, each every ceil(N / 16) scans; docs/benchmarks.md, scan cost).
  */
 export const IDLE_REFRESH_SCANS = 30;
 export const IDLE_READS_MAX = 16;
