@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { PoolConfig } from '../../src/config/types.js';
 import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffDelay } from '../../src/supervisor/backoff.js';
 import { fmtMs } from '../../src/supervisor/format.js';
-import { EXIT_KINDS, IGNORE, SLOT_EVENTS, SLOT_STATES, Slot, TABLE, classifyExit, type ExitKind, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS } from '../../src/supervisor/slot.js';
+import { EVENTS, EXIT_KINDS, IGNORE, SLOT_EVENTS, SLOT_STATES, Slot, TABLE, classifyExit, type ExitKind, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS } from '../../src/supervisor/slot.js';
 import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
 
 function setup(overrides: Partial<PoolConfig> = {}) {
@@ -79,17 +79,7 @@ function drive(t: Setup, state: SlotState): void {
 type Plain = Exclude<SlotEventType, ExitKind>;
 const PLAIN = SLOT_EVENTS.filter((e): e is Plain => !(EXIT_KINDS as readonly string[]).includes(e));
 
-const EVENT: Record<Plain, SlotEvent> = {
-  start: { type: 'start' },
-  stop: { type: 'stop' },
-  hung: { type: 'hung', detail: 'stuck' },
-  recycle: { type: 'recycle' },
-  reset: { type: 'reset' },
-  started: { type: 'started' },
-  nosocket: { type: 'nosocket' },
-  retry: { type: 'retry' },
-  kill: { type: 'kill' },
-};
+const EVENT: Record<Plain, SlotEvent> = { ...EVENTS, hung: { type: 'hung', detail: 'stuck' } };
 
 /** The handled pairs and the state each leads to; every other pair is a no-op. */
 const HANDLED: Record<SlotState, Partial<Record<SlotEventType, SlotState>>> = {
