@@ -13,10 +13,10 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly code = 'FCGID_BAD_CONFIG';
   readonly issues: ConfigIssue[];
+  /** `issues` in the order to report them (the config reader sorts them by line). */
   constructor(issues: ConfigIssue[]) {
-    const sorted = [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-    super(sorted.map(formatIssue).join('\n'));
-    this.issues = sorted;
+    super(issues.map(formatIssue).join('\n'));
+    this.issues = issues;
   }
 }
 

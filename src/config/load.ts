@@ -1,15 +1,18 @@
 // Reads a config file into a typed Config with every default filled in. Every
 // problem is collected (not just the first) with file, line, key path, what was
 // found and what is expected; an unknown key names the nearest valid one.
-// No side effects beyond reading the file.
+// No side effects beyond reading the file. Work and memory are linear in the
+// file's size, whatever it holds: the file, its nesting, its YAML aliases and
+// every number have upper bounds (LIMITS in types.ts).
 
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import { AddressError, formatAddress, parseAddress, type Address } from '../fastcgi/address.js';
 import { splitCommand } from './command.js';
 import { nearest } from './suggest.js';
 import {
+  LIMITS,
   LOG_LEVELS,
   POOL_DEFAULTS,
   RESTART_POLICIES,
@@ -42,30 +45,64 @@ export function loadConfig(file: string, options: LoadOptions = {}): Config {
   const path = resolve(file);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readBounded(path);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError([{ file: path, line: null, path: '', message: `cannot read the config file: ${e.code ?? e.message}` }]);
+    throw new ConfigError([{ file: path, line: null, path: '', message: e.code === 'EFBIG' ? e.message : `cannot read the config file: ${e.code ?? e.message}` }]);
   }
   return parseConfig(text, path, options);
 }
 
+/** The file's text, refused past LIMITS.configBytes before more than that is read. */
+function readBounded(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, LIMITS.configBytes) + 1);
+    let n = 0;
+    for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+    if (n > LIMITS.configBytes) throw tooBig(size);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tooBig(size: number): NodeJS.ErrnoException {
+  return Object.assign(new Error(`the file is ${size.toLocaleString('en-US')} bytes; a config may be at most ${LIMITS.configBytes.toLocaleString('en-US')} (1 MiB)`), { code: 'EFBIG' });
+}
+
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): Config {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const r = new Reader(file, lines);
-  for (const e of doc.errors) {
-    r.issues.push({ file, line: lines.linePos(e.pos[0]).line, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
+  const bytes = Buffer.byteLength(text);
+  if (bytes > LIMITS.configBytes) {
+    r.error(null, '', tooBig(bytes).message);
+    throw new ConfigError(r.finish());
   }
-  if (r.issues.length > 0) throw new ConfigError(r.issues);
+  // Duplicate keys are found by the reader: yaml's own check is quadratic in a mapping's size.
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  } catch (err) {
+    r.error(null, '', `YAML: ${(err as Error).message}`);
+    throw new ConfigError(r.finish());
+  }
+  for (const e of doc.errors) {
+    const message = e.message.split('\n')[0]!;
+    // yaml's composer recurses: nesting thousands deep exhausts the stack, and it says so.
+    r.errorAt(e.pos[0], '', /call stack/i.test(message) ? 'YAML: nested too deep; nothing in a config nests deeper than a few levels' : `YAML: ${message}`);
+  }
+  if (r.issues.length > 0) throw new ConfigError(r.finish());
   // Anchors and aliases (`command: *php`) read as the node they name.
-  visit(doc, { Alias: (_key, alias) => alias.resolve(doc) ?? undefined });
+  resolveAliases(doc, r);
+  if (r.issues.length > 0) throw new ConfigError(r.finish());
 
   const contents = doc.contents as Node | null;
   if (contents !== null && !isMap(contents) && !(isScalar(contents) && contents.value === null)) {
     // Nothing below can be read; one issue says so instead of a cascade of "missing" ones.
     r.error(contents, '', `expected a mapping with pools (and optionally control and log), got ${r.describe(contents)}`);
-    throw new ConfigError(r.issues);
+    throw new ConfigError(r.finish());
   }
   // An empty file reads as an empty mapping, so the one issue is the missing pools.
   const top = r.map(contents, '', TOP_KEYS, true);
@@ -74,16 +111,72 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const log = readLog(r, top?.get('log'), dir);
   const metrics = readMetrics(r, top?.get('metrics'), dir);
   const pools = readPools(r, top?.get('pools'), dir);
-  if (r.issues.length > 0) throw new ConfigError(r.issues);
+  checkSockets(r, top?.get('pools'), control, metrics, pools);
+  if (r.issues.length > 0) throw new ConfigError(r.finish());
   return { file, control, log, metrics, pools };
+}
+
+/**
+ * Aliases replaced by the node their anchor names, in one walk that never
+ * descends into a node it reached through an alias: an "alias bomb" (each
+ * level nine aliases of the one before) stays as small as its text, and the
+ * reader, which reads only the keys it knows at the types it expects, never
+ * walks the expansion either. What replaces an alias is a view of its target
+ * (the same items) placed where the alias is written, so that a problem with
+ * it is reported on the alias's line.
+ */
+function resolveAliases(doc: Document, r: Reader): void {
+  const anchors = new Map<string, Node>();
+  const view = (target: Node, at: Node['range']): Node => {
+    let v: Node = target;
+    if (isScalar(target)) {
+      const s = new Scalar(target.value);
+      s.source = target.source;
+      v = s;
+    } else if (isSeq(target)) {
+      const q = new YAMLSeq();
+      q.items = target.items;
+      v = q;
+    } else if (isMap(target)) {
+      const m = new YAMLMap();
+      m.items = target.items;
+      v = m;
+    }
+    if (v !== target) v.range = at;
+    return v;
+  };
+  const walk = (node: unknown, depth: number): unknown => {
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (!target) r.error(node as Node, '', `YAML: the alias *${node.source} names no anchor defined before it`);
+      return target ? view(target, node.range) : null;
+    }
+    if (depth > LIMITS.depth) {
+      r.error(node as Node, '', `YAML: nested more than ${LIMITS.depth} levels deep; nothing in a config nests deeper than a few`);
+      return null;
+    }
+    if (isPair(node)) {
+      node.key = walk(node.key, depth);
+      node.value = walk(node.value, depth);
+    } else if (isMap(node) || isSeq(node)) {
+      for (let i = 0; i < node.items.length; i++) (node.items as unknown[])[i] = walk(node.items[i], depth + 1);
+    }
+    // After its children: an alias inside the node it names would be a cycle.
+    if ((isMap(node) || isSeq(node) || isScalar(node)) && node.anchor) anchors.set(node.anchor, node);
+    return node;
+  };
+  doc.contents = walk(doc.contents, 0) as Document['contents'];
 }
 
 // --- sections ---
 
 function readControl(r: Reader, node: Node | undefined, file: string, options: LoadOptions): ControlConfig {
   const m = r.map(node, 'control', CONTROL_KEYS, true);
+  const given = m?.get('socket');
+  const socket = r.path(given, 'control.socket', dirname(file)) ?? defaultControlSocket(file, options.uid, options.env);
+  r.unixPath(socket, given ?? null, 'control.socket', given ? 'choose a shorter path' : 'set control.socket to a shorter path');
   return {
-    socket: r.path(m?.get('socket'), 'control.socket', dirname(file)) ?? defaultControlSocket(file, options.uid, options.env),
+    socket,
     mode: r.mode(m?.get('mode'), 'control.mode') ?? 0o600,
     group: r.string(m?.get('group'), 'control.group'),
   };
@@ -124,25 +217,50 @@ function readPools(r: Reader, node: Node | undefined, dir: string): PoolConfig[]
     r.error(node, 'pools', NO_POOLS);
     return [];
   }
+  if (r.tooMany(node, 'pools', node.items.length, LIMITS.pools, 'pools') || !r.spend(node.items.length, node, 'pools')) return [];
   const pools: PoolConfig[] = [];
-  const seen = new Map<string, string>();
+  const names = new Set<string>();
   for (const pair of node.items) {
     const keyNode = pair.key as Scalar;
-    const name = String(keyNode.value);
+    const name = r.key(keyNode, 'pools');
+    if (name === null) continue;
     const at = `pools.${name}`;
-    if (!POOL_NAME.test(name)) {
-      r.error(keyNode, at, 'a pool name may contain only letters, digits, "_", "." and "-"');
+    if (!POOL_NAME.test(name) || name === '.' || name === '..' || name.length > LIMITS.poolName) {
+      r.error(keyNode, at, `a pool name is 1 to ${LIMITS.poolName} letters, digits, "_", "." and "-", and not "." or ".." (it is a path segment of the control API)`);
       continue;
     }
+    if (names.has(name)) {
+      r.error(keyNode, at, `duplicate key "${name}"; a key may appear once in a mapping`);
+      continue;
+    }
+    names.add(name);
     const pool = readPool(r, pair.value as Node | null, keyNode, at, name, dir);
-    if (!pool) continue;
-    const where = formatAddress(pool.listen);
-    const other = seen.get(where);
-    if (other) r.error((pair.value as YAMLMap).get('listen', true) as Node, `${at}.listen`, `${where} is already the listen address of pool ${other}`);
-    seen.set(where, name);
-    pools.push(pool);
+    if (pool) pools.push(pool);
   }
   return pools;
+}
+
+/**
+ * Two sockets that are one: the same unix path, the same TCP port on the same
+ * address, or on any address when either is a wildcard (0.0.0.0 and :: overlap
+ * on Linux); and a pool on the control socket or the metrics socket. Host names
+ * are compared as written (they are resolved at start-up).
+ */
+function checkSockets(r: Reader, node: Node | undefined, control: ControlConfig, metrics: MetricsConfig, pools: PoolConfig[]): void {
+  const listenNode = (name: string): Node | null => ((isMap(node) ? (node.get(name) as YAMLMap | undefined)?.get('listen', true) : null) as Node | null | undefined) ?? null;
+  const wildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
+  const clash = (a: Address, b: Address): boolean =>
+    (a.kind === 'unix' && b.kind === 'unix' && a.path === b.path) ||
+    (a.kind === 'tcp' && b.kind === 'tcp' && a.port === b.port && (a.host === b.host || wildcard(a.host) || wildcard(b.host))) ||
+    (a.kind === 'systemd' && b.kind === 'systemd' && a.name === b.name);
+  const control_: Address = { kind: 'unix', path: control.socket };
+  pools.forEach((p, i) => {
+    const at = `pools.${p.name}.listen`;
+    if (clash(p.listen, control_)) r.error(listenNode(p.name), at, `${formatAddress(p.listen)} is the control socket (control.socket); give the pool its own`);
+    else if (metrics.listen && clash(p.listen, metrics.listen)) r.error(listenNode(p.name), at, `${formatAddress(p.listen)} is metrics.listen; give the pool its own`);
+    const other = pools.slice(0, i).find((q) => clash(q.listen, p.listen));
+    if (other) r.error(listenNode(p.name), at, `${formatAddress(p.listen)} is already the listen address of pool ${other.name}${formatAddress(other.listen) === formatAddress(p.listen) ? '' : ` (${formatAddress(other.listen)})`}`);
+  });
 }
 
 function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name: string, dir: string): PoolConfig | null {
@@ -153,7 +271,7 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
   // A missing key is reported on the pool's name line, where it belongs.
   const command = r.command(m.get('command'), `${at}.command`, keyNode);
   const listen = r.address(m.get('listen'), `${at}.listen`, keyNode, dir);
-  const socketFd = r.integer(m.get('socket_fd'), `${at}.socket_fd`, 0) ?? d.socket_fd;
+  const socketFd = r.integer(m.get('socket_fd'), `${at}.socket_fd`, 0, LIMITS.socketFd) ?? d.socket_fd;
   if (socketFd === 1 || socketFd === 2) {
     r.error(
       m.get('socket_fd')!,
@@ -178,18 +296,18 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     socket_mode: r.mode(m.get('socket_mode'), `${at}.socket_mode`) ?? d.socket_mode,
     socket_owner: r.string(m.get('socket_owner'), `${at}.socket_owner`) ?? d.socket_owner,
     socket_group: r.string(m.get('socket_group'), `${at}.socket_group`) ?? d.socket_group,
-    backlog: r.integer(m.get('backlog'), `${at}.backlog`, 1) ?? d.backlog,
+    backlog: r.integer(m.get('backlog'), `${at}.backlog`, 1, LIMITS.backlog) ?? d.backlog,
     allowed_clients: r.stringList(m.get('allowed_clients'), `${at}.allowed_clients`) ?? d.allowed_clients,
     ...readSize(r, m, at, d.workers),
-    spare_idle_timeout: r.unit(m.get('spare_idle_timeout'), `${at}.spare_idle_timeout`, parseDuration) ?? d.spare_idle_timeout,
-    idle_timeout: r.unit(m.get('idle_timeout'), `${at}.idle_timeout`, parseDuration) ?? d.idle_timeout,
-    start_secs: r.unit(m.get('start_secs'), `${at}.start_secs`, parseDuration) ?? d.start_secs,
-    start_retries: r.integer(m.get('start_retries'), `${at}.start_retries`, 0) ?? d.start_retries,
+    spare_idle_timeout: r.duration(m.get('spare_idle_timeout'), `${at}.spare_idle_timeout`) ?? d.spare_idle_timeout,
+    idle_timeout: r.duration(m.get('idle_timeout'), `${at}.idle_timeout`) ?? d.idle_timeout,
+    start_secs: r.duration(m.get('start_secs'), `${at}.start_secs`) ?? d.start_secs,
+    start_retries: r.integer(m.get('start_retries'), `${at}.start_retries`, 0, LIMITS.startRetries) ?? d.start_retries,
     stop_signal: r.unit(m.get('stop_signal'), `${at}.stop_signal`, parseSignal) ?? d.stop_signal,
-    stop_timeout: r.unit(m.get('stop_timeout'), `${at}.stop_timeout`, parseDuration) ?? d.stop_timeout,
+    stop_timeout: r.duration(m.get('stop_timeout'), `${at}.stop_timeout`) ?? d.stop_timeout,
     restart: r.oneOf(m.get('restart'), `${at}.restart`, RESTART_POLICIES) ?? d.restart,
-    max_memory: r.unit(m.get('max_memory'), `${at}.max_memory`, parseSize) ?? d.max_memory,
-    max_lifetime: r.unit(m.get('max_lifetime'), `${at}.max_lifetime`, parseDuration) ?? d.max_lifetime,
+    max_memory: r.size(m.get('max_memory'), `${at}.max_memory`) ?? d.max_memory,
+    max_lifetime: r.duration(m.get('max_lifetime'), `${at}.max_lifetime`) ?? d.max_lifetime,
     watch: r.stringList(m.get('watch'), `${at}.watch`) ?? d.watch,
   };
   return command && listen ? pool : null;
@@ -197,9 +315,9 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
 
 /** `workers: N` for a fixed pool, or `min_workers`/`max_workers` for a dynamic one; not both. */
 function readSize(r: Reader, m: Map<string, Node>, at: string, fallback: number): Pick<PoolConfig, 'workers' | 'min_workers' | 'max_workers'> {
-  const workers = r.integer(m.get('workers'), `${at}.workers`, 1);
-  const min = r.integer(m.get('min_workers'), `${at}.min_workers`, 1);
-  const max = r.integer(m.get('max_workers'), `${at}.max_workers`, 1);
+  const workers = r.integer(m.get('workers'), `${at}.workers`, 1, LIMITS.workers);
+  const min = r.integer(m.get('min_workers'), `${at}.min_workers`, 1, LIMITS.workers);
+  const max = r.integer(m.get('max_workers'), `${at}.max_workers`, 1, LIMITS.workers);
   if (min === null && max === null) return { workers: workers ?? fallback, min_workers: null, max_workers: null };
   if (workers !== null) {
     r.error(m.get('workers')!, `${at}.workers`, 'a pool has either workers (fixed) or min_workers/max_workers (dynamic), not both');
@@ -219,6 +337,8 @@ class Reader {
   readonly issues: ConfigIssue[] = [];
   private readonly file: string;
   private readonly lines: LineCounter;
+  /** Values still to be read before the config counts as too large (aliases expanded). */
+  private budget: number = LIMITS.values;
 
   constructor(file: string, lines: LineCounter) {
     this.file = file;
@@ -226,8 +346,37 @@ class Reader {
   }
 
   error(node: Node | null, path: string, message: string): void {
-    const offset = node?.range?.[0];
+    this.errorAt(node?.range?.[0], path, message);
+  }
+
+  errorAt(offset: number | undefined, path: string, message: string): void {
     this.issues.push({ file: this.file, line: offset === undefined ? null : this.lines.linePos(offset).line, path, message });
+  }
+
+  /** The issues to report: in line order, at most LIMITS.issues and a line saying how many more. */
+  finish(): ConfigIssue[] {
+    const sorted = [...this.issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    // A config that exhausts the stack reports it at each level on the way back: once is enough.
+    for (let i = sorted.length - 1; i > 0; i--) if (sorted[i]!.message === sorted[i - 1]!.message && sorted[i]!.line === sorted[i - 1]!.line && sorted[i]!.path === sorted[i - 1]!.path) sorted.splice(i, 1);
+    if (sorted.length <= LIMITS.issues) return sorted;
+    const more = sorted.length - LIMITS.issues;
+    return [...sorted.slice(0, LIMITS.issues), { file: this.file, line: null, path: '', message: `and ${more} more problem${more === 1 ? '' : 's'}` }];
+  }
+
+  /** Count `n` values read; false (and one issue) once the config is too large to read on. */
+  spend(n: number, node: Node | null, path: string): boolean {
+    if (this.budget < 0) return false;
+    this.budget -= n;
+    if (this.budget >= 0) return true;
+    this.error(node, path, `more than ${LIMITS.values.toLocaleString('en-US')} values once YAML aliases are expanded; a config is nowhere near that large (an alias bomb?)`);
+    return false;
+  }
+
+  /** A collection too long to be read: one issue, and nothing of it is read. */
+  tooMany(node: Node, path: string, count: number, limit: number, what: string): boolean {
+    if (count <= limit) return false;
+    this.error(node, path, `${count.toLocaleString('en-US')} ${what}; at most ${limit.toLocaleString('en-US')}`);
+    return true;
   }
 
   describe(node: Node | null | undefined): string {
@@ -249,9 +398,15 @@ class Reader {
       this.error(node, path, `expected a mapping, got ${this.describe(node)}`);
       return null;
     }
+    if (!this.spend(node.items.length, node, path)) return null;
     for (const pair of (node as YAMLMap).items) {
-      const key = String((pair.key as Scalar).value);
+      const key = this.key(pair.key as Node, path);
+      if (key === null) continue;
       const keyPath = path ? `${path}.${key}` : key;
+      if (out.has(key)) {
+        this.error(pair.key as Node, keyPath, `duplicate key "${key}"; a key may appear once in a mapping`);
+        continue;
+      }
       if (!keys.includes(key)) {
         const near = nearest(key, keys);
         this.error(pair.key as Node, keyPath, `unknown key${near ? `; did you mean "${near}"?` : `; valid keys: ${keys.join(', ')}`}`);
@@ -260,6 +415,14 @@ class Reader {
       out.set(key, pair.value as Node);
     }
     return out;
+  }
+
+  /** A mapping's key as text: a string or a number, never a mapping, a list or null. */
+  key(node: Node, path: string): string | null {
+    const v = isScalar(node) ? node.value : undefined;
+    if (typeof v === 'string' || typeof v === 'number') return String(v);
+    this.error(node, path, `expected a name as the key, got ${this.describe(node)}`);
+    return null;
   }
 
   private scalar(node: Node | undefined): unknown {
@@ -276,6 +439,10 @@ class Reader {
   string(node: Node | undefined, path: string): string | null {
     if (!this.present(node)) return null;
     const v = this.scalar(node);
+    if (typeof v === 'string' && Buffer.byteLength(v) > LIMITS.stringBytes) {
+      this.error(node!, path, `a string of ${Buffer.byteLength(v).toLocaleString('en-US')} bytes; at most ${LIMITS.stringBytes.toLocaleString('en-US')} (what Linux accepts as one argument or environment string)`);
+      return null;
+    }
     if (typeof v === 'string' && v !== '') return v;
     if (typeof v === 'number') return String(v);
     this.error(node!, path, `expected a string, got ${this.describe(node)}`);
@@ -295,12 +462,11 @@ class Reader {
     return null;
   }
 
-  integer(node: Node | undefined, path: string, min: number): number | null {
+  integer(node: Node | undefined, path: string, min: number, max: number): number | null {
     if (!this.present(node)) return null;
     const v = this.scalar(node);
-    if (typeof v === 'number' && Number.isInteger(v) && v >= min) return v;
-    const what = min === 1 ? 'a positive integer' : min === 0 ? 'an integer of 0 or more' : `an integer of at least ${min}`;
-    this.error(node!, path, `expected ${what}, got ${this.describe(node)}`);
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
+    this.error(node!, path, `expected an integer from ${min} to ${max.toLocaleString('en-US')}, got ${this.describe(node)}`);
     return null;
   }
 
@@ -320,6 +486,22 @@ class Reader {
     return null;
   }
 
+  /** A duration in ms, at most LIMITS.durationMs. */
+  duration(node: Node | undefined, path: string): number | null {
+    const ms = this.unit(node, path, parseDuration);
+    if (ms === null || ms <= LIMITS.durationMs) return ms;
+    this.error(node!, path, `expected a duration of at most 576h (24 days: longer than Node's timers can wait), got ${this.describe(node)}`);
+    return null;
+  }
+
+  /** A size in bytes, at most LIMITS.sizeBytes. */
+  size(node: Node | undefined, path: string): number | null {
+    const bytes = this.unit(node, path, parseSize);
+    if (bytes === null || bytes <= LIMITS.sizeBytes) return bytes;
+    this.error(node!, path, `expected a size of at most 1024G, got ${this.describe(node)}`);
+    return null;
+  }
+
   /** Octal modes: YAML 1.2 reads an unquoted 0660 as decimal 660, so the source text is used. */
   mode(node: Node | undefined, path: string): number | null {
     if (!this.present(node)) return null;
@@ -336,6 +518,7 @@ class Reader {
       this.error(node!, path, `expected a list of strings, got ${this.describe(node)}`);
       return null;
     }
+    if (this.tooMany(node, path, node.items.length, LIMITS.listItems, 'entries') || !this.spend(node.items.length, node, path)) return null;
     const out: string[] = [];
     node.items.forEach((item, i) => {
       const s = this.string(item as Node, `${path}[${i}]`);
@@ -350,12 +533,24 @@ class Reader {
       this.error(node!, path, `expected a mapping of names to values, got ${this.describe(node)}`);
       return null;
     }
+    if (this.tooMany(node, path, node.items.length, LIMITS.envEntries, 'entries') || !this.spend(node.items.length, node, path)) return null;
     const out: Record<string, string> = {};
+    let bytes = 0;
     for (const pair of node.items) {
-      const key = String((pair.key as Scalar).value);
+      const key = this.key(pair.key as Node, path);
+      if (key === null) continue;
+      if (Object.hasOwn(out, key)) {
+        this.error(pair.key as Node, `${path}.${key}`, `duplicate key "${key}"; a key may appear once in a mapping`);
+        continue;
+      }
       const v = this.scalar(pair.value as Node);
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[key] = String(v);
       else this.error((pair.value as Node) ?? (pair.key as Node), `${path}.${key}`, `expected a string, got ${this.describe(pair.value as Node)}`);
+      bytes += Buffer.byteLength(key) + Buffer.byteLength(out[key] ?? '') + 2;
+    }
+    if (bytes > LIMITS.envBytes) {
+      this.error(node, path, `${bytes.toLocaleString('en-US')} bytes of names and values in all; at most ${LIMITS.envBytes.toLocaleString('en-US')} (1 MiB)`);
+      return null;
     }
     return out;
   }
@@ -378,6 +573,14 @@ class Reader {
     return list && list.length > 0 ? list : null;
   }
 
+  /** A unix socket path fits in sun_path, or one issue says by how much it does not. */
+  unixPath(socket: string, node: Node | null, path: string, fix: string): boolean {
+    const bytes = Buffer.byteLength(socket);
+    if (bytes <= LIMITS.unixPathBytes) return true;
+    this.error(node, path, `${socket} is ${bytes} bytes; the kernel limits a unix socket path to ${LIMITS.unixPathBytes} (sun_path); ${fix}`);
+    return false;
+  }
+
   address(node: Node | undefined, path: string, parent: Node | null, dir: string): Address | null {
     if (!this.present(node)) {
       this.error(parent, path, 'missing; expected unix:/path/to.sock or tcp://127.0.0.1:9000');
@@ -398,7 +601,10 @@ class Reader {
     }
     try {
       const a = parseAddress(v);
-      return a.kind === 'unix' && !isAbsolute(a.path) ? { kind: 'unix', path: resolve(dir, a.path) } : a;
+      if (a.kind !== 'unix') return a;
+      // Resolved and normalised, so that one socket has one spelling (/run/./a.sock is /run/a.sock).
+      const socket = resolve(dir, a.path);
+      return this.unixPath(socket, node!, path, 'choose a shorter path') ? { kind: 'unix', path: socket } : null;
     } catch (err) {
       if (!(err instanceof AddressError)) throw err;
       this.error(node!, path, err.message);

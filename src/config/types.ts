@@ -102,3 +102,39 @@ export const POOL_DEFAULTS = {
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];
+
+/**
+ * Every number fcgid accepts has an upper bound (docs/configuration.md, "Limits"):
+ * `fcgid check` refuses a config beyond one, and the control API answers 400
+ * naming it. They keep one file or one request from exhausting the daemon.
+ */
+export const LIMITS = {
+  /** A config file. */
+  configBytes: 1024 * 1024,
+  /** Values the reader visits once YAML aliases are expanded. */
+  values: 1_000_000,
+  /** Problems reported for one file; beyond, one line says how many more. */
+  issues: 50,
+  /** YAML nesting. */
+  depth: 64,
+  pools: 1000,
+  poolName: 64,
+  /** workers, min_workers, max_workers, a scale, a restart's batch. */
+  workers: 10_000,
+  startRetries: 1000,
+  backlog: 65_535,
+  socketFd: 255,
+  /** Every duration: Node's timers cannot wait longer than 2^31 - 1 ms (24.8 days). */
+  durationMs: 24 * 86_400_000,
+  /** max_memory. */
+  sizeBytes: 1024 ** 4,
+  /** command arguments, pass_env, allowed_clients, watch. */
+  listItems: 4096,
+  envEntries: 4096,
+  /** One string: Linux refuses longer arguments and environment strings (MAX_ARG_STRLEN). */
+  stringBytes: 128 * 1024,
+  /** A pool's environment in all. */
+  envBytes: 1024 * 1024,
+  /** A unix socket path: sun_path is 108 bytes with its terminating NUL. */
+  unixPathBytes: 107,
+} as const;

@@ -9,7 +9,9 @@ import http from 'node:http';
 import { constants } from 'node:os';
 import { FastCGIClient } from '../fastcgi/client.js';
 import { cgiParams } from '../fastcgi/params.js';
+import { LIMITS } from '../config/types.js';
 import { resolveGroup } from '../host/identity.js';
+import { LOG_RING_SIZE } from '../supervisor/logbook.js';
 import { CommandError } from '../supervisor/errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { claimControlPath } from './claim.js';
@@ -18,6 +20,9 @@ import { buildStatus } from './status.js';
 import type { FastCGIResponse, PingResponse, PingResult } from './wire.js';
 
 export const MAX_BODY = 1024 * 1024;
+
+/** The longest a `request` through the control socket may wait for its answer. */
+export const MAX_REQUEST_TIMEOUT_MS = 3_600_000;
 
 export class HttpError extends Error {
   constructor(
@@ -89,7 +94,13 @@ export class ControlServer {
 
   private table(): Route[] {
     const sup = this.sup;
-    const pool = (params: string[]): string => decodeURIComponent(params[0]!);
+    const pool = (params: string[]): string => {
+      try {
+        return decodeURIComponent(params[0]!);
+      } catch {
+        throw new HttpError(400, 'FCGID_BAD_REQUEST', `the pool name in the path is not valid percent-encoding: ${JSON.stringify(params[0])}`);
+      }
+    };
     const r = (method: Route['method'], path: string, handler: Handler): Route => ({
       method,
       pattern: new RegExp(`^${path.replace(/:name/g, '([^/]+)')}$`),
@@ -102,11 +113,11 @@ export class ControlServer {
         return buildStatus(sup.snapshot(), this.options.version, process.pid, only);
       }),
       r('GET', '/v1/ping', ({ url }) => this.ping(url.searchParams.get('pool'))),
-      r('POST', '/v1/restart', ({ body }) => sup.command({ kind: 'restart', pools: optionalStrings(body, 'pools'), batch: optionalInteger(body, 'batch', 1), hard: body.hard === true })),
+      r('POST', '/v1/restart', ({ body }) => sup.command({ kind: 'restart', pools: optionalStrings(body, 'pools'), batch: optionalInteger(body, 'batch', 1, LIMITS.workers), hard: body.hard === true })),
       r('POST', '/v1/reload', () => sup.command({ kind: 'reload' })),
       r('POST', '/v1/pools/:name/scale', ({ params, body }) => {
-        const workers = body.workers;
-        if (typeof workers !== 'number') throw new HttpError(400, 'FCGID_BAD_REQUEST', 'expected {"workers": N}');
+        const workers = optionalInteger(body, 'workers', 0, LIMITS.workers);
+        if (workers === undefined) throw new HttpError(400, 'FCGID_BAD_REQUEST', 'expected {"workers": N}');
         return sup.command({ kind: 'scale', pool: pool(params), workers });
       }),
       r('POST', '/v1/pools/:name/stop', ({ params }) => sup.command({ kind: 'stop', pool: pool(params) })),
@@ -177,7 +188,7 @@ export class ControlServer {
     const data = typeof body.body === 'string' ? Buffer.from(body.body, 'base64') : undefined;
     const headers = isStringMap(body.headers) ? body.headers : {};
     const extra = isStringMap(body.params) ? body.params : {};
-    const timeout = typeof body.timeout_ms === 'number' ? body.timeout_ms : 30_000;
+    const timeout = optionalInteger(body, 'timeout_ms', 1, MAX_REQUEST_TIMEOUT_MS) ?? 30_000;
     const client = new FastCGIClient({ address: this.sup.addressOf(name), keepConn: false, timeout });
     try {
       const r = await client.fetch({
@@ -203,7 +214,9 @@ export class ControlServer {
     const pool = url.searchParams.get('pool');
     if (pool !== null) this.sup.checkPool(pool);
     const n = Number(url.searchParams.get('n') ?? 100);
-    if (!Number.isInteger(n) || n < 0) throw new HttpError(400, 'FCGID_BAD_REQUEST', `n must be a whole number, got ${url.searchParams.get('n')}`);
+    if (!Number.isInteger(n) || n < 0 || n > LOG_RING_SIZE * LIMITS.pools) {
+      throw new HttpError(400, 'FCGID_BAD_REQUEST', `n must be a whole number from 0 to ${(LOG_RING_SIZE * LIMITS.pools).toLocaleString('en-US')}, got ${url.searchParams.get('n')}`);
+    }
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
     for (const e of this.sup.logbook.tail(pool, n)) res.write(JSON.stringify(e) + '\n');
     if (url.searchParams.get('follow') !== '1') {
@@ -270,10 +283,13 @@ function optionalStrings(body: Record<string, unknown>, key: string): string[] {
   return v as string[];
 }
 
-function optionalInteger(body: Record<string, unknown>, key: string, min: number): number | undefined {
+/** An integer field within its bound (LIMITS), or a 400 that names the bound. */
+function optionalInteger(body: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
   const v = body[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new HttpError(400, 'FCGID_BAD_REQUEST', `"${key}" must be an integer of at least ${min}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new HttpError(400, 'FCGID_BAD_REQUEST', `"${key}" must be an integer from ${min} to ${max.toLocaleString('en-US')}, got ${JSON.stringify(v)}`);
+  }
   return v;
 }
 

@@ -56,6 +56,10 @@ export class ProcObserver implements Observer {
   private scans = 0;
   private readonly kept = new Map<number, Kept>();
 
+  forget(pid: number): void {
+    this.kept.delete(pid);
+  }
+
   observe(pools: readonly PoolProbe[]): Map<string, PoolReading> {
     let unix: SocketRow[] | null = null;
     let tcp: SocketRow[] | null = null;

@@ -5,6 +5,7 @@
 // command does to the pools is here; how a reload works out what to do is in
 // reload.ts and reload-plan.ts.
 
+import { LIMITS } from '../config/types.js';
 import { CommandError } from './errors.js';
 import type { Command, CommandResults, Reply } from './events.js';
 import type { Log } from './log.js';
@@ -23,6 +24,8 @@ export interface CommandContext {
   pools: PoolSet;
   log: Log;
   stopping(): boolean;
+  /** Start-up is done (the daemon holds every socket and its scan runs): commands that take time wait until then. */
+  started(): boolean;
   /** Hand a continuation back to the loop (an answer that came from a promise). */
   resume(run: () => void): void;
   /** What a reload needs of the loop. */
@@ -49,13 +52,19 @@ export class Commands {
     } catch (error) {
       return reply({ ok: false, error: error as Error });
     }
-    if (this.running === null) return this.run({ command, reply });
+    if (this.running === null && this.ctx.started()) return this.run({ command, reply });
     if (this.waiting.length >= MAX_WAITING) {
-      const error = new CommandError('FCGID_BUSY', `${this.waiting.length} commands are already waiting for the ${this.running.command.kind} in progress; try again once it is done`);
+      const error = new CommandError('FCGID_BUSY', `${this.waiting.length} commands are already waiting for the ${this.running ? `${this.running.command.kind} in progress` : 'end of start-up'}; try again once it is done`);
       return reply({ ok: false, error });
     }
-    this.ctx.log.info({ command: command.kind }, `${describe(command)} waits for the ${describe(this.running.command)} in progress`);
+    this.ctx.log.info({ command: command.kind }, `${describe(command)} waits for the ${this.running ? `${describe(this.running.command)} in progress` : 'end of start-up'}`);
     this.waiting.push({ command, reply });
+  }
+
+  /** Start-up is done: the first command waiting runs. */
+  startedUp(): void {
+    const next = this.running === null ? this.waiting.shift() : undefined;
+    if (next) this.run(next);
   }
 
   /** fcgid is stopping: the commands waiting are refused (the one running sees its pools stop and answers). */
@@ -71,7 +80,9 @@ export class Commands {
         for (const name of command.pools) pools.get(name);
         return;
       case 'scale':
-        if (!Number.isInteger(command.workers) || command.workers < 0) throw new CommandError('FCGID_BAD_REQUEST', `workers must be an integer of 0 or more, got ${command.workers}`);
+        if (!Number.isInteger(command.workers) || command.workers < 0 || command.workers > LIMITS.workers) {
+          throw new CommandError('FCGID_BAD_REQUEST', `workers must be an integer from 0 to ${LIMITS.workers.toLocaleString('en-US')}, got ${command.workers}`);
+        }
         pools.get(command.pool);
         return;
       case 'stop':

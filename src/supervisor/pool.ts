@@ -42,6 +42,8 @@ export class Pool {
   readonly slots: Slot[] = [];
   /** Rolling replacements in flight (a restart or a recycle): slot index → the new worker's slot. */
   readonly replacements = new Map<number, Slot>();
+  /** The replacements started for a recycle, not for the rollout (they do not count in its result). */
+  private readonly recycleReplacements = new WeakSet<Slot>();
   /** The restart in progress, if any. */
   rollout: Rollout | null = null;
   /** Slots to be replaced for a limit (max_memory, max_lifetime), one at a time, outside a rollout. */
@@ -121,6 +123,8 @@ export class Pool {
         waiters: [...(this.rollout?.waiters ?? []), resolve],
       };
     });
+    // The rollout replaces every slot anyway: recycles not yet begun are dropped.
+    this.recycling.clear();
     this.send(EVENTS.reset);
     this.reconcile();
     return done;
@@ -232,17 +236,21 @@ export class Pool {
     const r = this.rollout;
     for (const [i, next] of this.replacements) {
       const old = this.slots[i]!;
+      const forRecycle = this.recycleReplacements.has(next);
       if (next.state === 'running' && old.pid === null) {
         this.slots[i] = next;
         this.replacements.delete(i);
-        if (!this.recycling.delete(i) && r) r.replaced++;
-      } else if (next.state === 'fatal' || (next.state === 'backoff' && next.failures >= 1)) {
-        // The new worker does not start: keep the old one serving, and say so.
+        this.recycling.delete(i);
+        if (!forRecycle && r) r.replaced++;
+      } else if (next.state === 'fatal' || next.state === 'exited' || (next.state === 'backoff' && next.failures >= 1)) {
+        // The new worker does not start (or its restart policy let it go at once):
+        // keep the old one serving, and say so.
         next.want = 'down';
         next.handle(EVENTS.stop);
         if (next.pid === null) {
           this.replacements.delete(i);
-          if (!this.recycling.delete(i)) r?.failed.push(i);
+          this.recycling.delete(i);
+          if (!forRecycle) r?.failed.push(i);
           this.observer.log('error', { slot: old.label, tail: next.tail.toArray() }, `worker ${old.label}: its replacement failed to start; the old worker keeps serving`);
         }
       }
@@ -253,17 +261,19 @@ export class Pool {
       const slot = this.slots[i]!;
       r?.due.delete(i);
       if (slot.state !== 'running') {
-        // Not serving anyway (starting, backoff, exited): restart it in place.
+        // Not serving anyway (starting, backoff, fatal, exited): restart it in place.
         if (!r) {
           this.recycling.delete(i);
           continue;
         }
+        slot.handle(EVENTS.reset);
         slot.handle(slot.pid !== null ? EVENTS.stop : EVENTS.start);
         r.replaced++;
         continue;
       }
       const next = this.newSlot(i);
       next.want = 'up';
+      if (!r) this.recycleReplacements.add(next);
       this.replacements.set(i, next);
       next.handle(EVENTS.start);
     }

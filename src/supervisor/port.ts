@@ -136,6 +136,8 @@ export interface PoolReading {
 export interface Observer {
   /** One pass over /proc for every pool. */
   observe(pools: readonly PoolProbe[]): Map<string, PoolReading>;
+  /** A worker exited: what was kept about its pid is dropped (a new process may get the pid before the next scan). */
+  forget(pid: number): void;
 }
 
 /** Workers recorded on disk, so that a successor can stop them after fcgid was SIGKILLed. */

@@ -25,7 +25,8 @@ export interface ReloadContext {
   begin(): void;
   adopt(next: Config): void;
   syncWatchers(): Promise<void>;
-  end(): void;
+  /** True when the daemon was reloading and is running again (not stopping). */
+  end(): boolean;
   reloaded(): void;
 }
 
@@ -99,8 +100,7 @@ export async function reload(ctx: ReloadContext): Promise<ReloadSummary> {
     return summarizeReload(plan);
   } finally {
     await ctx.resume(() => {
-      ctx.end();
-      ctx.reloaded();
+      if (ctx.end()) ctx.reloaded();
     });
   }
 }

@@ -22,6 +22,8 @@ export interface ReportSinks {
   touched(pool: string): void;
   /** An exit or a timer of a slot: back into the loop as an event. */
   deliver(pool: string, slot: Slot, event: SlotEvent): void;
+  /** A worker's process is gone: what was observed of its pid is dropped. */
+  gone(pid: number): void;
 }
 
 /** Counters by pool, kept by the daemon itself: a rolling restart or a scale-down drops slots, and a Prometheus counter must never go down. */
@@ -72,7 +74,10 @@ export function slotObserver(pool: string, sinks: ReportSinks): SlotObserver {
       sinks.counters.spawned(pool, slot);
     },
     exited: (slot) => {
-      if (slot.lastExit?.pid) sinks.records.remove(slot.lastExit.pid);
+      if (slot.lastExit?.pid) {
+        sinks.records.remove(slot.lastExit.pid);
+        sinks.gone(slot.lastExit.pid);
+      }
       if (slot.lastExit) {
         const exits = sinks.counters.of(pool).exits;
         exits[slot.lastExit.reason] = (exits[slot.lastExit.reason] ?? 0) + 1;

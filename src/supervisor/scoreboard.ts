@@ -66,6 +66,11 @@ export class Scoreboard {
   private readonly tracked = new Map<number, Tracked>();
   private scans = 0;
 
+  /** A worker exited: its history goes with it (a new process may get the pid). */
+  forget(pid: number): void {
+    this.tracked.delete(pid);
+  }
+
   /** One scan: the readings of every pool, turned into activity with history. */
   update(now: number, readings: ReadonlyMap<string, PoolReading>): Map<string, PoolActivity> {
     const out = new Map<string, PoolActivity>();

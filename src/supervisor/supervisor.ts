@@ -24,6 +24,9 @@ import { buildSnapshot, type DaemonState, type Snapshot } from './snapshot.js';
 /** How often the scoreboard looks at the workers (its cost is in docs/benchmarks.md). */
 export const SCAN_INTERVAL_MS = 1000;
 
+/** Reconciles of one step before the loop gives up on settling (it converges in two or three). */
+const MAX_SETTLE_ROUNDS = 100;
+
 export interface SupervisorHooks {
   /** During start(): the first workers are spawned; the sockets are being handed over. */
   launched(): void;
@@ -81,12 +84,17 @@ export class Supervisor {
         config: (name) => this.pools.find(name)?.config,
         touched: (name) => this.dirty.add(name),
         deliver: (name, slot, event) => this.step({ type: 'slot', pool: name, slot, event }),
+        gone: (pid) => {
+          this.scoreboard.forget(pid);
+          this.port.observer.forget(pid);
+        },
       }),
     );
     this.commands = new Commands({
       pools: this.pools,
       log,
-      stopping: () => this.state === 'stopping' || this.state === 'stopped',
+      stopping: () => this.stopping(),
+      started: () => this.state !== 'starting',
       resume: (run) => this.step({ type: 'resume', run }),
       reloadContext: () => this.reloadContext(),
     });
@@ -147,13 +155,28 @@ export class Supervisor {
     }
   }
 
-  /** Every step ends here: touched pools reconcile, retired pools close, a stop completes. */
+  /**
+   * Every step ends here: touched pools reconcile until nothing changes (one
+   * reconcile can start a replacement that counts as started at once, which
+   * lets the next old worker go), retired pools close, a stop completes.
+   */
   private settle(): void {
     if (this.dirty.size === 0 && this.state !== 'stopping') return;
-    for (const name of this.dirty) this.pools.live.get(name)?.reconcile();
-    const touched = this.dirty.size > 0;
-    this.dirty.clear();
+    let touched = false;
+    for (let round = 0; this.dirty.size > 0; round++) {
+      if (round === MAX_SETTLE_ROUNDS) {
+        this.log.error({ pools: [...this.dirty] }, `reconcile did not settle after ${MAX_SETTLE_ROUNDS} rounds (a bug); the next event reconciles again`);
+        this.dirty.clear();
+        break;
+      }
+      const names = [...this.dirty];
+      this.dirty.clear();
+      for (const name of names) this.pools.live.get(name)?.reconcile();
+      touched = true;
+    }
     for (const name of this.pools.settleRetired()) {
+      // A reload may have added a pool of the same name meanwhile: its history stays.
+      if (this.pools.live.has(name)) continue;
       this.logbook.forget(name);
       this.counters.forget(name);
     }
@@ -168,7 +191,7 @@ export class Supervisor {
       log: this.log,
       pools: this.pools,
       config: () => this.config,
-      stopping: () => this.state === 'stopping' || this.state === 'stopped',
+      stopping: () => this.stopping(),
       resume: (run) =>
         new Promise((resolve, reject) =>
           this.step({
@@ -183,6 +206,8 @@ export class Supervisor {
           }),
         ),
       begin: () => {
+        // Commands run only once start-up is done, and never while stopping.
+        if (this.state !== 'running') return;
         this.state = 'reloading';
         this.hooks.reloading();
       },
@@ -192,7 +217,9 @@ export class Supervisor {
       },
       syncWatchers: () => this.syncWatchers(),
       end: () => {
-        if (this.state === 'reloading') this.state = 'running';
+        if (this.state !== 'reloading') return false;
+        this.state = 'running';
+        return true;
       },
       reloaded: () => {
         this.hooks.reloaded();
@@ -218,7 +245,7 @@ export class Supervisor {
     }
     const prepared = await this.port.sockets.prepare(this.config.pools);
     // A stop meanwhile (SIGTERM while the sweep waited for leftovers): start nothing.
-    if (this.state !== 'starting') return;
+    if (this.stopping()) return;
     this.step({ type: 'launch', prepared, ids, pools: this.config.pools });
     const back: Array<Promise<void>> = [];
     for (const p of prepared.create) {
@@ -231,11 +258,23 @@ export class Supervisor {
     // Running (and READY for systemd) once the daemon holds every socket again,
     // able to start any worker; the first workers are up meanwhile.
     await Promise.all(back);
-    if (this.state !== 'starting') return; // stopped meanwhile
-    this.state = 'running';
+    if (this.stopping()) return;
     await this.syncWatchers();
+    if (this.stopping()) return;
     // The first scan a second in, as every other: not while the first workers are still booting.
-    if (this.state === 'running') this.scanTimer = this.port.host.every(SCAN_INTERVAL_MS, () => this.step({ type: 'scan' }));
+    this.scanTimer = this.port.host.every(SCAN_INTERVAL_MS, () => this.step({ type: 'scan' }));
+    this.step({
+      type: 'resume',
+      run: () => {
+        this.state = 'running';
+        // Commands that came during start-up (a SIGHUP, an early fcgictl) run now, in order.
+        this.commands.startedUp();
+      },
+    });
+  }
+
+  private stopping(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
   }
 
   /** From here to the hand-overs, one tick: the sockets listen in this process and must not be polled here. */

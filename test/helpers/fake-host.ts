@@ -342,6 +342,11 @@ export class FakeObserver implements Observer {
   /** What each pool's workers look like, by pool; workers not listed read idle. */
   readings = new Map<string, PoolReading>();
 
+  readonly forgotten: number[] = [];
+  forget(pid: number): void {
+    this.forgotten.push(pid);
+  }
+
   observe(pools: readonly PoolProbe[]): Map<string, PoolReading> {
     this.probes.push([...pools]);
     const out = new Map<string, PoolReading>();

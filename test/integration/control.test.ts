@@ -879,7 +879,25 @@ describe('the control socket: permissions, discovery, malformed requests, shutdo
       expect(type.json.error?.code).toBe('FCGID_BAD_REQUEST');
       const batch = await controlHttp(ctl, 'POST', '/v1/restart', '{"batch": 0}');
       expect(batch.status).toBe(400);
-      expect(batch.json.error?.message).toMatch(/"batch" must be an integer of at least 1/);
+      expect(batch.json.error?.message).toBe('"batch" must be an integer from 1 to 10,000, got 0');
+    });
+
+    it('regression: scale to 1000000000 (or 1e308) got no answer and the daemon died of heap exhaustion; now a 400 names the bound and nothing changes', async () => {
+      for (const workers of ['1000000000', '1e308', '10001', '-1']) {
+        const r = await controlHttp(ctl, 'POST', '/v1/pools/s/scale', `{"workers": ${workers}}`);
+        expect(r.status).toBe(400);
+        expect(r.json.error).toEqual({ code: 'FCGID_BAD_REQUEST', message: `"workers" must be an integer from 0 to 10,000, got ${JSON.stringify(JSON.parse(workers))}` });
+      }
+      const big = await controlHttp(ctl, 'POST', '/v1/restart', '{"batch": 1e308}');
+      expect(big.status).toBe(400);
+      const status = (await controlHttp(ctl, 'GET', '/v1/status?pool=s')).json as unknown as DaemonStatus;
+      expect(status.pools[0]!.workers.wanted).toBeLessThanOrEqual(10);
+    });
+
+    it('regression: a pool name that is not valid percent-encoding (%ZZ) answered 500 FCGID_INTERNAL; now 400', async () => {
+      const r = await controlHttp(ctl, 'POST', '/v1/pools/%ZZ/start');
+      expect(r.status).toBe(400);
+      expect(r.json.error).toEqual({ code: 'FCGID_BAD_REQUEST', message: 'the pool name in the path is not valid percent-encoding: "%ZZ"' });
     });
 
     it('unknown route: 404 FCGID_NO_ROUTE; unknown pool: 404 FCGID_UNKNOWN_POOL naming the known ones', async () => {

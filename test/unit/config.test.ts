@@ -37,7 +37,7 @@ function configError(text: string): ConfigError {
 const EXPECTED_POOL_KEYS =
   'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
 
-const POSITIVE = 'expected a positive integer';
+const WORKERS = 'expected an integer from 1 to 10,000';
 const DURATION = 'expected a duration such as 250ms, 30s, 5m, 1h or a number of seconds';
 const SIZE = 'expected a size such as 512K, 64M, 1G or a number of bytes';
 const SIGNAL = 'expected a signal name such as SIGTERM, TERM, SIGQUIT or SIGINT';
@@ -46,12 +46,12 @@ const NO_POOLS = 'pools: expected at least one pool, e.g. pools: { app: { comman
 
 // [what, config text, the exact one-line message]
 const BAD: Array<[string, string, string]> = [
-  ['workers not a number', pool('    workers: five'), `app.yaml:5: pools.app.workers: ${POSITIVE}, got "five"`],
-  ['workers 0', pool('    workers: 0'), `app.yaml:5: pools.app.workers: ${POSITIVE}, got 0`],
-  ['workers fractional', pool('    workers: 1.5'), `app.yaml:5: pools.app.workers: ${POSITIVE}, got 1.5`],
-  ['workers quoted', pool('    workers: "5"'), `app.yaml:5: pools.app.workers: ${POSITIVE}, got "5"`],
-  ['backlog 0', pool('    backlog: 0'), `app.yaml:5: pools.app.backlog: ${POSITIVE}, got 0`],
-  ['start_retries negative', pool('    start_retries: -1'), 'app.yaml:5: pools.app.start_retries: expected an integer of 0 or more, got -1'],
+  ['workers not a number', pool('    workers: five'), `app.yaml:5: pools.app.workers: ${WORKERS}, got "five"`],
+  ['workers 0', pool('    workers: 0'), `app.yaml:5: pools.app.workers: ${WORKERS}, got 0`],
+  ['workers fractional', pool('    workers: 1.5'), `app.yaml:5: pools.app.workers: ${WORKERS}, got 1.5`],
+  ['workers quoted', pool('    workers: "5"'), `app.yaml:5: pools.app.workers: ${WORKERS}, got "5"`],
+  ['backlog 0', pool('    backlog: 0'), 'app.yaml:5: pools.app.backlog: expected an integer from 1 to 65,535, got 0'],
+  ['start_retries negative', pool('    start_retries: -1'), 'app.yaml:5: pools.app.start_retries: expected an integer from 0 to 1,000, got -1'],
   ['unknown pool key near "workers"', pool('    worker: 5'), 'app.yaml:5: pools.app.worker: unknown key; did you mean "workers"?'],
   ['unknown log key near "level"', y('log:', '  levle: info') + pool(), 'app.yaml:2: log.levle: unknown key; did you mean "level"?'],
   ['unknown control key near "socket"', y('control:', '  sokcet: /run/x.ctl') + pool(), 'app.yaml:2: control.sokcet: unknown key; did you mean "socket"?'],
@@ -118,12 +118,12 @@ const BAD: Array<[string, string, string]> = [
   [
     'pool name with a space',
     y('pools:', '  "my app":', '    command: [x]', '    listen: unix:/a.sock'),
-    'app.yaml:2: pools.my app: a pool name may contain only letters, digits, "_", "." and "-"',
+    'app.yaml:2: pools.my app: a pool name is 1 to 64 letters, digits, "_", "." and "-", and not "." or ".." (it is a path segment of the control API)',
   ],
   [
     'pool name with a slash',
     y('pools:', '  a/b:', '    command: [x]', '    listen: unix:/a.sock'),
-    'app.yaml:2: pools.a/b: a pool name may contain only letters, digits, "_", "." and "-"',
+    'app.yaml:2: pools.a/b: a pool name is 1 to 64 letters, digits, "_", "." and "-", and not "." or ".." (it is a path segment of the control API)',
   ],
   [
     'socket_fd 1',
@@ -166,7 +166,7 @@ const BAD: Array<[string, string, string]> = [
     'app.yaml:4: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
   ],
   ['YAML tab indentation', y('pools:', '\tapp: 1'), 'app.yaml:2: YAML: Tabs are not allowed as indentation'],
-  ['YAML duplicate key', pool('    workers: 2', '    workers: 3'), 'app.yaml:6: YAML: Map keys must be unique'],
+  ['regression: a duplicate key is named (it read "YAML: Map keys must be unique")', pool('    workers: 2', '    workers: 3'), 'app.yaml:6: pools.app.workers: duplicate key "workers"; a key may appear once in a mapping'],
   ['pools missing', y('log:', '  level: info'), `app.yaml: ${NO_POOLS}`],
   ['pools null', y('pools:'), `app.yaml:1: ${NO_POOLS}`],
   ['pools empty', y('pools: {}'), `app.yaml:1: ${NO_POOLS}`],
@@ -208,7 +208,7 @@ describe('parseConfig: each bad config gives one exact line', () => {
     ]);
     expect(err.message).toBe(
       [
-        `app.yaml:5: pools.app.workers: ${POSITIVE}, got 0`,
+        `app.yaml:5: pools.app.workers: ${WORKERS}, got 0`,
         `app.yaml:6: pools.app.stop_signal: ${SIGNAL}, got "NOPE"`,
         'app.yaml:8: log.level: expected one of trace, debug, info, warn, error, got "loud"',
       ].join('\n'),

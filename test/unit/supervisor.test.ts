@@ -241,7 +241,7 @@ describe('restart, scale, stop', () => {
     await s.exitKilled();
     expect(s.pids('app')).toEqual([100]);
     const err = await rejection(s.sup.command({ kind: 'scale', pool: 'app', workers: -1 }));
-    expect(err).toMatchObject({ code: 'FCGID_BAD_REQUEST', message: 'workers must be an integer of 0 or more, got -1' });
+    expect(err).toMatchObject({ code: 'FCGID_BAD_REQUEST', message: 'workers must be an integer from 0 to 10,000, got -1' });
   });
 
   it('SIGTERM: every worker stops, then the sockets close, the record goes, and `stopped` resolves; a second SIGTERM kills at once', async () => {
@@ -401,5 +401,103 @@ describe('the scan: policies propose, the loop decides', () => {
     const now = s.sup.snapshot().pools[0]!;
     expect(now.slots[0]).toMatchObject({ pid: 102, state: 'starting', seen: null });
     expect(now.counters.exits).toEqual({ crashed: 1 });
+  });
+});
+
+describe('found in review', () => {
+  it('regression: a rolling restart with --batch 1 and start_secs 0 never finished (what one reconcile changed was not reconciled again)', async () => {
+    const s = await running([app({ workers: 3, start_secs: 0 })]);
+    const done = s.sup.command({ kind: 'restart', pools: [], batch: 1 });
+    await s.settle();
+    expect(await done).toEqual({ results: [{ pool: 'app', replaced: 3, failed: [] }] });
+    expect(s.pids('app')).toEqual([103, 104, 105]);
+  });
+
+  it('regression: a replacement its restart policy lets go at once (restart: on-failure, a clean exit) left the restart, and every command behind it, waiting for ever', async () => {
+    const s = await running([app({ workers: 1, restart: 'on-failure' })]);
+    const restart = s.sup.command({ kind: 'restart', pools: [] });
+    await flush();
+    s.host.advance(100);
+    s.host.exit(101, 0); // the replacement recycles itself cleanly before taking over
+    const scale = s.sup.command({ kind: 'scale', pool: 'app', workers: 1 });
+    await s.settle();
+    expect(await restart).toEqual({ results: [{ pool: 'app', replaced: 0, failed: [0] }] });
+    expect(await scale).toEqual({ pool: 'app', workers: 1 });
+    expect(s.pids('app')).toEqual([100]);
+  });
+
+  it('a fatal slot is started again by a batched rolling restart', async () => {
+    const s = await running([app({ workers: 2, start_retries: 1 })]);
+    s.host.exit(101, null, 'SIGKILL'); // late: restarted at once
+    await flush();
+    s.host.exit(102, 1); // early: with start_retries 1, fatal
+    await flush();
+    expect(s.pool('app').slots[1]!.state).toBe('fatal');
+    const done = s.sup.command({ kind: 'restart', pools: [], batch: 1 });
+    await s.settle();
+    expect((await done).results[0]!.replaced).toBe(2);
+    expect(s.pool('app').slots.map((x) => x.state)).toEqual(['running', 'running']);
+  });
+
+  it('regression: a SIGHUP while start-up waited for the sweep left fcgid "running" with no pools; now the reload waits for start-up', async () => {
+    const { Supervisor } = await import('../../src/supervisor/supervisor.js');
+    const { FakePort, MemoryLog } = await import('../helpers/fake-host.js');
+    const port = new FakePort();
+    let release!: () => void;
+    const swept = new Promise<void>((r) => (release = r));
+    port.records.sweep = () => swept;
+    port.next = config([app({ env: { V: '2' } })]);
+    const sup = new Supervisor(config([app()]), new MemoryLog(), port);
+    const starting = sup.start();
+    sup.step({ type: 'signal', signal: 'SIGHUP' });
+    expect(sup.state).toBe('starting');
+    release();
+    await starting;
+    await flush();
+    expect(sup.pools.live.size).toBe(1);
+    expect(sup.state).toBe('running');
+    // The reload ran after start-up: the workers, still within start_secs, restart in place onto the new env.
+    for (const k of port.host.kills.splice(0)) port.host.exit(k.pid, null, k.signal);
+    await flush();
+    expect(port.host.children.slice(2).map((c) => c.spec.env.V)).toEqual(['2', '2']);
+  });
+
+  it('regression: a reload during the hand-over left the daemon without its scan', async () => {
+    const { Supervisor } = await import('../../src/supervisor/supervisor.js');
+    const { FakePort, MemoryLog } = await import('../helpers/fake-host.js');
+    const port = new FakePort();
+    port.next = config([app()]);
+    const sup = new Supervisor(config([app()]), new MemoryLog(), port);
+    sup.hooks.launched = () => void sup.command({ kind: 'reload' });
+    await sup.start();
+    await flush();
+    port.host.advance(1000);
+    await flush();
+    expect(sup.state).toBe('running');
+    expect(port.observer.probes).toHaveLength(1);
+  });
+
+  it("a pool removed by one reload and added back by the next keeps the new pool's counters when the old one's last worker goes", async () => {
+    const s = await running([app(), api()]);
+    s.host.exit(102, null, 'SIGKILL'); // api: one crash, counted
+    await flush();
+    s.port.next = config([app()]);
+    const removed = s.sup.command({ kind: 'reload' });
+    await flush();
+    s.port.next = config([app(), api({ listen: { kind: 'unix', path: '/run/fcgid/api2.sock' } })]);
+    await removed;
+    const added = s.sup.command({ kind: 'reload' });
+    await flush();
+    s.host.exit(s.pids('api')[0]!, null, 'SIGKILL'); // the new api: a crash of its own
+    await s.exitKilled(); // the old api's worker goes
+    await added;
+    expect(s.sup.snapshot().pools.find((p) => p.name === 'api')!.counters.exits.crashed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an exited worker is forgotten by the scoreboard and the /proc observer (its pid may be reused)', async () => {
+    const s = await running([app()]);
+    s.host.exit(100, null, 'SIGKILL');
+    await flush();
+    expect(s.port.observer.forgotten).toEqual([100]);
   });
 });
