@@ -5,7 +5,7 @@
 // Start-up time matters (a restart waits on it): what only `start` needs is
 // imported in start(), and `check` imports its YAML printer itself.
 import { Command } from 'commander';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import type http from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -13,6 +13,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import type { ControlServer } from '../control/server.js';
 import type { Notifier } from '../host/notify.js';
+import { trustedDir } from '../host/dirs.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 import type { Log } from '../supervisor/log.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -50,7 +51,7 @@ function makeLogger(pino: typeof import('pino').default, config: Config, now: ()
   if (config.log.file === null && process.stdout.isTTY) {
     return pino(options, { write: (line: string) => void process.stdout.write(terminalLine(line)) });
   }
-  const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, mkdir: true, sync: true });
+  const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, sync: true });
   // SIGUSR1 reopens the log file, for logrotate.
   process.on('SIGUSR1', () => dest.reopen());
   return pino(options, dest);
@@ -102,10 +103,12 @@ async function start(file: string, launch: Launch): Promise<void> {
   if (group !== null && resolveGroup(group) === null) await leave(`control.group: no such group "${group}"; create it or remove the key`, EXIT.CONFIG);
   if (config.log.file !== null) {
     try {
-      mkdirSync(dirname(config.log.file), { recursive: true });
-      closeSync(openSync(config.log.file, 'a'));
+      // fcgid appends to it by name, as root: no one else may choose what that name is.
+      trustedDir(dirname(config.log.file), 'private', 0o755, 'log.file');
+      closeSync(openSync(config.log.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640));
     } catch (err) {
-      await leave(`log.file ${config.log.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; fix its directory or permissions`, EXIT.FAILED);
+      const e = err as NodeJS.ErrnoException;
+      await leave(e.name === 'DirError' ? e.message : `log.file ${config.log.file}: ${e.code === 'ELOOP' ? 'a symlink (fcgid does not follow one there)' : (e.code ?? e.message)}; fix its directory or permissions`, EXIT.FAILED);
     }
   }
   try {

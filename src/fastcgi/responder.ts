@@ -39,8 +39,18 @@ export interface ResponderOptions extends ServerSessionOptions {
   allowedClients?: readonly string[] | null;
   /** Answer to FCGI_MAX_CONNS, and the net.Server connection cap. Default 1024. */
   maxConnections?: number;
+  /**
+   * The most bytes of request params held at once across all connections, for
+   * requests whose params have not ended (a web server sends them whole at once;
+   * a client that starts many and never finishes them would otherwise hold
+   * memory without bound). Past it, the connection holding the most is closed.
+   * Default 32 MiB.
+   */
+  maxBufferedParams?: number;
   logger?: ResponderLogger;
 }
+
+export const DEFAULT_MAX_BUFFERED_PARAMS = 32 * 1024 * 1024;
 
 /** Where to listen: an address string, a port, `{ fd }` for an inherited socket. */
 export type ListenTarget = string | number | Address | { fd: number };
@@ -63,6 +73,8 @@ export class Responder extends EventEmitter {
   private readonly allowed: Set<string> | null;
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
+  /** Params bytes held by every connection together (see maxBufferedParams). */
+  private buffered = 0;
   private closing = false;
   private unixPath: string | null = null;
 
@@ -134,6 +146,32 @@ export class Responder extends EventEmitter {
     });
   }
 
+  /** Params bytes held for unfinished requests, all connections together. */
+  get bufferedParams(): number {
+    return this.buffered;
+  }
+
+  /**
+   * A connection's held params changed by `delta`. Past the budget, the
+   * connections holding the most are closed until it is met again: the largest
+   * offender goes first, whichever connection crossed the line.
+   */
+  account(delta: number): void {
+    this.buffered += delta;
+    const limit = this.options.maxBufferedParams ?? DEFAULT_MAX_BUFFERED_PARAMS;
+    while (this.buffered > limit) {
+      let worst: Connection | null = null;
+      for (const c of this.connections) if (!c.shed && (worst === null || c.buffered > worst.buffered)) worst = c;
+      if (worst === null || worst.buffered === 0) return;
+      this.logger.warn(
+        { remote: worst.remote, buffered: worst.buffered, limit },
+        `closing the FastCGI connection that holds the most unfinished request params (${worst.buffered} bytes): the worker's budget for them is ${limit} bytes (maxBufferedParams)`,
+      );
+      this.buffered -= worst.buffered;
+      worst.shedNow();
+    }
+  }
+
   address(): ReturnType<net.Server['address']> {
     return this.server.address();
   }
@@ -180,7 +218,11 @@ export class Responder extends EventEmitter {
     }
     const conn = new Connection(this, socket);
     this.connections.add(conn);
-    socket.once('close', () => this.connections.delete(conn));
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.account(-conn.buffered);
+      conn.buffered = 0;
+    });
     // Like http.Server's 'connection': lets callers see how a web server uses
     // its connections (FCGI_KEEP_CONN reuse, one per request without it).
     this.emit('connection', socket);
@@ -206,6 +248,10 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
   /** A BEGIN_REQUEST has come in on this connection. */
   private begun = false;
   private graceTimer: NodeJS.Timeout | null = null;
+  /** Params bytes this connection's session holds, as last told to the responder. */
+  buffered = 0;
+  /** Closed for the memory budget: its bytes are no longer counted. */
+  shed = false;
 
   constructor(owner: Responder, socket: net.Socket) {
     this.owner = owner;
@@ -243,9 +289,25 @@ class Connection implements ServerSessionHandler, RequestSource, ResponseSink {
 
   // --- socket events ---
 
+  get remote(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  /** Closed for the responder's memory budget (Responder.account). */
+  shedNow(): void {
+    this.shed = true;
+    this.buffered = 0;
+    this.socket.destroy();
+  }
+
   private onSocketData(chunk: Buffer): void {
     try {
       this.session.push(chunk);
+      if (!this.shed && this.session.bufferedParams !== this.buffered) {
+        const delta = this.session.bufferedParams - this.buffered;
+        this.buffered = this.session.bufferedParams;
+        this.owner.account(delta);
+      }
     } catch (err) {
       this.owner.logger.error(
         { err: { code: (err as { code?: string }).code, message: (err as Error).message }, remote: this.socket.remoteAddress },

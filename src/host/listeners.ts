@@ -12,13 +12,14 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { chmodSync, chownSync, closeSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { formatAddress, netOptions, type Address } from '../fastcgi/address.js';
 import { clearStaleSocket } from '../fastcgi/unix-socket.js';
+import { trustedDir } from './dirs.js';
 
 export class ListenError extends Error {
   override readonly name = 'ListenError';
@@ -227,9 +228,17 @@ function listenHint(code: string | undefined): string {
   }
 }
 
-/** A stale socket file is removed; a live one is refused; anything else in the way is an error. */
+/**
+ * A stale socket file is removed; a live one is refused; anything else in the
+ * way is an error. fcgid chmods and chowns the socket by its path, so the
+ * directory must be one where no one else can swap the file (src/host/dirs.ts).
+ */
 export async function prepareUnixPath(path: string): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
+  try {
+    trustedDir(dirname(path), 'shared', 0o755, `the directory of unix:${path}`);
+  } catch (err) {
+    throw new ListenError(`cannot listen on unix:${path}: ${(err as Error).message.replace(/^the directory of unix:\S+: /, '')}`);
+  }
   const blocked = await clearStaleSocket(path);
   if (blocked === 'not-a-socket') throw new ListenError(`cannot listen on unix:${path}: a file that is not a socket is in the way; remove it or choose another path`);
   if (blocked === 'live') {

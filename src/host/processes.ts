@@ -1,10 +1,16 @@
 // The Host of the supervisor's port on a real Linux machine: child_process,
-// process groups, wall-clock timers.
+// process groups, wall-clock timers. Whatever asks, pid 0 (our own process
+// group), 1 (init), a negative pid and fcgid's own are never signalled.
 
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
 import { LineSplitter } from '../supervisor/output.js';
 import { processStart } from './procnet.js';
+
+/** A pid fcgid could ever have started: a positive integer above init's (Linux's pid_max at most), not fcgid's own. */
+export function signallable(pid: unknown): pid is number {
+  return typeof pid === 'number' && Number.isInteger(pid) && pid > 1 && pid <= 4_194_304 && pid !== process.pid;
+}
 
 /** How long an exit waits for the worker's last output when something else keeps its pipes open. */
 const STDIO_GRACE_MS = 200;
@@ -78,6 +84,7 @@ export const realHost: Host = {
     return child.pid ?? null;
   },
   killGroup(pid: number, signal: NodeJS.Signals): void {
+    if (!signallable(pid)) return;
     try {
       process.kill(-pid, signal);
     } catch {
@@ -89,6 +96,7 @@ export const realHost: Host = {
     }
   },
   signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+    if (!signallable(pgid)) return false;
     try {
       process.kill(-pgid, signal);
       return true;
@@ -97,6 +105,7 @@ export const realHost: Host = {
     }
   },
   kill(pid: number, signal: NodeJS.Signals): void {
+    if (!signallable(pid)) return;
     try {
       process.kill(pid, signal);
     } catch {

@@ -5,7 +5,11 @@
 // config file and `watch:` globs. `fcgid start` builds one and hands it to the
 // Supervisor; nothing else in the core touches the OS.
 
-import { loadConfig } from '../config/load.js';
+import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ConfigError, type ConfigIssue } from '../config/errors.js';
+import { formatAddress } from '../fastcgi/address.js';
+import { trustedDir } from './dirs.js';
 import type { Config, PoolConfig } from '../config/types.js';
 import { StartError } from '../supervisor/errors.js';
 import type { Log } from '../supervisor/log.js';
@@ -134,23 +138,23 @@ class HostSockets implements Sockets {
   }
 }
 
-/** The worker registry file beside the control socket (registry.ts). */
+/** The worker registry file beside the control socket (registry.ts), in the directory claim.ts checked. */
 class FileRecords implements WorkerRecords {
   private readonly registry: Registry;
   constructor(
-    config: Config,
+    private readonly config: Config,
     private readonly log: Log,
   ) {
     this.registry = new Registry(registryPath(config));
   }
 
   async sweep(): Promise<void> {
-    Registry.ensureDir(this.registry.file);
-    await sweepLeftovers(this.registry.file, realHost, this.log);
+    trustedDir(dirname(this.registry.file), 'private', 0o755, 'control.socket');
+    await sweepLeftovers(this.registry.file, this.config, realHost, this.log);
   }
 
   add(pid: number, pool: PoolConfig): void {
-    this.registry.add({ pid, pool: pool.name, stop_signal: pool.stop_signal, stop_timeout: pool.stop_timeout });
+    this.registry.add({ pid, pool: pool.name, listen: formatAddress(pool.listen), stop_signal: pool.stop_signal, stop_timeout: pool.stop_timeout });
   }
 
   remove(pid: number): void {
@@ -162,6 +166,30 @@ class FileRecords implements WorkerRecords {
   }
 }
 
+// From dist/host/ and from the bundle in dist/bundle/ alike (both two levels below the package).
+const CONFIG_WORKER = new URL('../host/config-worker.js', import.meta.url);
+
+/** A reload's config, read on a worker thread so that the event loop never waits for the parse. */
+function readConfig(file: string): Promise<Config> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CONFIG_WORKER, { workerData: { file } });
+    let settled = false;
+    worker.once('message', (m: { config?: Config; issues?: ConfigIssue[]; error?: string }) => {
+      settled = true;
+      if (m.config) resolve(m.config);
+      else if (m.issues) reject(new ConfigError(m.issues));
+      else reject(new Error(m.error ?? 'the config reader gave no answer'));
+    });
+    worker.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`the config reader exited with status ${code} without an answer`));
+    });
+  });
+}
+
 export function realPort(config: Config, log: Log): Port {
   return {
     host: realHost,
@@ -170,7 +198,7 @@ export function realPort(config: Config, log: Log): Port {
     records: new FileRecords(config, log),
     env: process.env,
     identities: resolveIdentities,
-    readConfig: async (file) => loadConfig(file),
+    readConfig,
     async watch(patterns, cwd, onChange): Promise<FileWatcher> {
       // chokidar is loaded only when a pool watches files.
       const { PoolWatcher } = await import('./watch.js');

@@ -4,13 +4,23 @@
 // The daemon records itself there too: workers whose daemon still runs are not
 // leftovers, and a second fcgid on the same config must not touch them (its
 // control socket may not be open yet, or its file may have been removed).
+//
+// fcgid runs as root and signals what this file names, so it is read as
+// hostile input (docs/security.md): it lives in a directory only fcgid can
+// write (claim.ts, dirs.ts), is written without following symlinks, and a
+// record is acted on only when it is well formed, names a pool of the running
+// config, and its process still has the start time recorded and holds a
+// listening socket at that pool's address. pid 0, 1 and fcgid's own are never
+// signalled (processes.ts).
 
-import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
+import { formatAddress } from '../fastcgi/address.js';
 import type { Config } from '../config/types.js';
 import type { Host } from '../supervisor/port.js';
-import { processStart } from './procnet.js';
 import { fmtMs } from '../supervisor/format.js';
+import { signallable } from './processes.js';
+import { processStart, socketFds, tcpListeners, unixSocketPaths } from './procnet.js';
 
 export interface SweepLog {
   warn(fields: object, message: string): void;
@@ -21,6 +31,8 @@ export interface WorkerRecord {
   /** Field 22 of /proc/<pid>/stat: clock ticks after boot. */
   start: string;
   pool: string;
+  /** The pool's listen address when the worker started (formatted): a leftover still holds a socket there. */
+  listen: string;
   stop_signal: NodeJS.Signals;
   stop_timeout: number;
 }
@@ -31,11 +43,18 @@ export interface ProcessRecord {
   start: string;
 }
 
-/** The file: the daemon that wrote it and its workers (older files: the workers alone, as an array). */
+/** The file: the daemon that wrote it and its workers. */
 interface RegistryFile {
   daemon: ProcessRecord | null;
   workers: WorkerRecord[];
 }
+
+/** The most records a file may hold (LIMITS.workers per pool would be far more than any daemon runs at once). */
+const MAX_RECORDS = 100_000;
+/** A registry file larger than this is not one fcgid wrote. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** After SIGKILL, how long the sweep waits for a leftover to be gone before it says so and goes on. */
+const KILL_WAIT_MS = 5000;
 
 export class Registry {
   private readonly records = new Map<number, WorkerRecord>();
@@ -71,10 +90,20 @@ export class Registry {
     });
   }
 
-  /** Written whole and renamed into place, so a crash never leaves half a file. */
+  /**
+   * Written whole to a new file, then renamed into place, so a crash never
+   * leaves half a file; the new file is created exclusively and never through
+   * a symlink (one planted at that name is removed, not followed).
+   */
   private save(): void {
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ daemon: this.daemon, workers: [...this.records.values()] } satisfies RegistryFile));
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ daemon: this.daemon, workers: [...this.records.values()] } satisfies RegistryFile));
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.file);
   }
 
@@ -85,39 +114,96 @@ export class Registry {
     rmSync(this.file, { force: true });
   }
 
-  /** What the file says, or nothing if it is missing or unreadable. */
-  static read(file: string): RegistryFile {
+  /** What the file says: only well-formed records; nothing if it is missing, unreadable, a symlink or not fcgid's. */
+  static read(file: string): { daemon: ProcessRecord | null; workers: WorkerRecord[]; ignored: number } {
+    const none = { daemon: null, workers: [], ignored: 0 };
     let data: unknown;
     try {
+      const st = lstatSync(file);
+      if (!st.isFile() || st.size > MAX_FILE_BYTES) return none;
       data = JSON.parse(readFileSync(file, 'utf8'));
     } catch {
-      return { daemon: null, workers: [] };
+      return none;
     }
-    if (Array.isArray(data)) return { daemon: null, workers: data as WorkerRecord[] };
-    const f = data as Partial<RegistryFile>;
-    return { daemon: f.daemon ?? null, workers: Array.isArray(f.workers) ? f.workers : [] };
-  }
-
-  static ensureDir(file: string): void {
-    mkdirSync(dirname(file), { recursive: true });
+    // An older fcgid wrote the records alone, as an array: they are read, and fail the checks below.
+    if (Array.isArray(data)) data = { daemon: null, workers: data };
+    if (typeof data !== 'object' || data === null) return none;
+    const f = data as { daemon?: unknown; workers?: unknown };
+    const list = Array.isArray(f.workers) ? f.workers.slice(0, MAX_RECORDS) : [];
+    const workers = list.filter(isWorkerRecord);
+    return { daemon: isProcessRecord(f.daemon) ? f.daemon : null, workers, ignored: list.length - workers.length };
   }
 }
 
+const SIGNALS = new Set(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGWINCH']);
+
+function isProcessRecord(v: unknown): v is ProcessRecord {
+  const r = v as ProcessRecord | null;
+  return typeof r === 'object' && r !== null && typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 0 && typeof r.start === 'string' && /^\d{1,20}$/.test(r.start);
+}
+
+function isWorkerRecord(v: unknown): v is WorkerRecord {
+  const r = v as WorkerRecord;
+  return (
+    isProcessRecord(v) &&
+    signallable(r.pid) &&
+    typeof r.pool === 'string' &&
+    typeof r.listen === 'string' &&
+    SIGNALS.has(r.stop_signal) &&
+    typeof r.stop_timeout === 'number' &&
+    Number.isFinite(r.stop_timeout) &&
+    r.stop_timeout >= 0 &&
+    r.stop_timeout <= 600_000
+  );
+}
+
 function alive(p: ProcessRecord): boolean {
-  return Number.isInteger(p.pid) && processStart(p.pid) === p.start;
+  return processStart(p.pid) === p.start;
+}
+
+/** The process holds a listening socket at `listen` (a unix path, or a TCP port on that address). */
+function holdsSocket(pid: number, listen: string): boolean {
+  let inodes: Map<number, number>;
+  try {
+    inodes = socketFds(pid);
+  } catch {
+    return false;
+  }
+  if (inodes.size === 0) return false;
+  const unix = unixSocketPaths();
+  const tcp = tcpListeners();
+  for (const inode of inodes.values()) {
+    const path = unix.get(inode);
+    if (path !== undefined && `unix:${path}` === listen) return true;
+    const t = tcp.get(inode);
+    if (t && formatAddress({ kind: 'tcp', host: t.host, port: t.port }) === listen) return true;
+  }
+  return false;
 }
 
 /**
  * Stop workers a SIGKILLed predecessor left running (DESIGN.md §5, orphans).
- * Throws, touching nothing, if the fcgid that recorded them still runs.
+ * Throws, touching nothing, if the fcgid that recorded them still runs. Only
+ * records of the running config's pools whose process still holds the pool's
+ * socket are acted on; the others are reported and left alone.
  */
-export async function sweepLeftovers(file: string, host: Host, log: SweepLog): Promise<void> {
-  const { daemon, workers } = Registry.read(file);
+export async function sweepLeftovers(file: string, config: Config, host: Host, log: SweepLog): Promise<void> {
+  const { daemon, workers, ignored } = Registry.read(file);
   if (daemon !== null && daemon.pid !== process.pid && alive(daemon)) {
     throw new Error(`another fcgid (pid ${daemon.pid}) is running this config; its workers are recorded in ${file}; stop it first (kill -TERM ${daemon.pid})`);
   }
-  // Still alive and still the same processes.
-  const left = workers.filter(alive);
+  const listens = new Map(config.pools.map((p) => [p.name, formatAddress(p.listen)]));
+  const left: WorkerRecord[] = [];
+  let spared = ignored;
+  for (const r of workers) {
+    // Gone, or its pid now names another process: nothing to do.
+    if (!alive(r)) continue;
+    if (listens.get(r.pool) === r.listen && holdsSocket(r.pid, r.listen)) left.push(r);
+    else spared++;
+  }
+  if (spared > 0) {
+    log.warn({ file, spared }, `${file}: ${spared} record${spared === 1 ? '' : 's'} not acted on (malformed, of a pool not in this config, or naming a process that holds no socket of it)`);
+  }
   if (left.length === 0) return;
   log.warn(
     { pids: left.map((r) => r.pid) },
@@ -128,17 +214,20 @@ export async function sweepLeftovers(file: string, host: Host, log: SweepLog): P
 
 async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise<void> {
   const gone = (): boolean => processStart(r.pid) !== r.start;
-  host.killGroup(r.pid, r.stop_signal);
-  const deadline = host.now() + r.stop_timeout;
-  for (let delay = 5; !gone(); delay = Math.min(delay * 2, 100)) {
-    if (host.now() >= deadline) {
-      log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(r.stop_timeout)} after ${r.stop_signal}; sending SIGKILL`);
-      host.killGroup(r.pid, 'SIGKILL');
-      while (!gone()) await new Promise((res) => setTimeout(res, 5));
-      return;
+  const wait = async (ms: number): Promise<boolean> => {
+    const deadline = host.now() + ms;
+    for (let delay = 5; !gone(); delay = Math.min(delay * 2, 100)) {
+      if (host.now() >= deadline) return false;
+      await new Promise((res) => setTimeout(res, delay));
     }
-    await new Promise((res) => setTimeout(res, delay));
-  }
+    return true;
+  };
+  host.killGroup(r.pid, r.stop_signal);
+  if (await wait(r.stop_timeout)) return;
+  log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(r.stop_timeout)} after ${r.stop_signal}; sending SIGKILL`);
+  host.killGroup(r.pid, 'SIGKILL');
+  if (await wait(KILL_WAIT_MS)) return;
+  log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still there ${fmtMs(KILL_WAIT_MS)} after SIGKILL (a zombie, or stuck in the kernel); going on without it`);
 }
 
 /** Where the worker records of a config live: beside its control socket. */

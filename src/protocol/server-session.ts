@@ -66,6 +66,8 @@ export class ServerSession {
   readonly maxConcurrentRequests: number;
   readonly multiplex: boolean;
   private readonly roles: Set<number>;
+  /** Bytes of params blocks begun and not yet complete, held until they are. */
+  private buffered = 0;
 
   constructor(handler: ServerSessionHandler, options: ServerSessionOptions = {}) {
     this.handler = handler;
@@ -83,6 +85,11 @@ export class ServerSession {
     return this.requests.size;
   }
 
+  /** Bytes of params this session holds for requests whose params have not ended (a responder's memory budget counts them). */
+  get bufferedParams(): number {
+    return this.buffered;
+  }
+
   isActive(requestId: number): boolean {
     return this.requests.has(requestId);
   }
@@ -98,6 +105,8 @@ export class ServerSession {
 
   /** The application sent END_REQUEST: the id becomes inactive (§3.3). */
   finish(requestId: number): void {
+    const req = this.requests.get(requestId);
+    if (req?.phase === Phase.Params) this.buffered -= req.paramsLength;
     this.requests.delete(requestId);
   }
 
@@ -163,6 +172,7 @@ export class ServerSession {
     if (req.phase !== Phase.Params) throw outOfOrder(RecordType.PARAMS, id, 'its params stream has already ended');
     if (content.length > 0) {
       req.paramsLength += content.length;
+      this.buffered += content.length;
       if (req.paramsLength > this.maxParamsLength) {
         throw new ProtocolError(
           'FCGI_PARAMS_TOO_LARGE',
@@ -170,10 +180,12 @@ export class ServerSession {
           id,
         );
       }
-      // A view of the socket's chunk: chunks are never reused, and the total is capped.
-      req.params.push(content);
+      // A view of the socket's chunk (chunks are never reused) unless it is a small
+      // part of it: a few bytes must not keep a whole 64 KiB chunk alive.
+      req.params.push(content.length * 4 >= content.buffer.byteLength ? content : Buffer.from(content));
       return;
     }
+    this.buffered -= req.paramsLength;
     req.phase = Phase.Input;
     const block = req.params.length === 1 ? req.params[0]! : Buffer.concat(req.params, req.paramsLength);
     req.params = [];

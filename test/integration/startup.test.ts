@@ -84,13 +84,26 @@ describe('fcgid start: the first workers first', () => {
     expect(existsSync(scratch.path('badlog.ctl'))).toBe(false);
   });
 
+  it('regression: log.file /proc/no/such/file.log hung start at 100 % CPU (a recursive mkdir loops there); now one line, exit 1', async () => {
+    const config = writeConfig(scratch, 'proclog', {
+      log: { file: '/proc/no/such/file.log' },
+      pools: { hello: { command: [process.execPath, HELLO], listen: `unix:${scratch.path('proclog.sock')}`, socket_fd: 3, workers: 1 } },
+    });
+    const d = new Fcgid(processes, config, {}, bin);
+    daemons.push(d);
+    expect(await d.exited).toBe(1);
+    expect(d.stderr()).toBe('fcgid: log.file /proc/no/such: cannot create /proc/no: ENOENT\n');
+    expect(existsSync(scratch.path('proclog.sock'))).toBe(false);
+  });
+
   it('SIGTERM while it stops a predecessor\'s leftovers: no worker is started, exit 0', async () => {
-    // A leftover that ignores SIGTERM keeps the sweep busy until its stop_timeout.
-    const leftover = processes.start('sh', ['-c', 'trap "" TERM; while :; do sleep 1; done']);
-    await poll('the leftover running', () => processStart(leftover.pid) !== null);
+    // A leftover worker that ignores SIGTERM, still holding the pool's socket, keeps the sweep busy until its stop_timeout.
+    const sock = scratch.path('sweep.sock');
+    const leftover = processes.start(process.execPath, ['-e', `process.on('SIGTERM', () => {}); require('net').createServer().listen(${JSON.stringify(sock)})`]);
+    await poll('the leftover listening', () => existsSync(sock));
     writeFileSync(
       scratch.path('sweep.workers.json'),
-      JSON.stringify([{ pid: leftover.pid, start: processStart(leftover.pid), pool: 'hello', stop_signal: 'SIGTERM', stop_timeout: 1500 }]),
+      JSON.stringify({ daemon: null, workers: [{ pid: leftover.pid, start: processStart(leftover.pid), pool: 'hello', listen: `unix:${sock}`, stop_signal: 'SIGTERM', stop_timeout: 1500 }] }),
     );
     const config = writeConfig(scratch, 'sweep', {
       pools: { hello: { command: [process.execPath, HELLO], listen: `unix:${scratch.path('sweep.sock')}`, socket_fd: 3, workers: 2 } },
