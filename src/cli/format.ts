@@ -91,7 +91,8 @@ export function renderStatus(status: DaemonStatus, color: boolean): string {
       if (s.state === 'fatal' && s.stderr_tail && s.stderr_tail.length > 0) {
         out.push(`  ${p.name}/${s.slot} is fatal after ${s.failures} failed starts; last stderr lines:`);
         for (const line of s.stderr_tail.slice(-10)) out.push(`    | ${line}`);
-        out.push(`    (fix the cause, then: fcgictl restart ${p.name})`);
+        const retry = s.retry_in_ms === undefined ? '' : `; fcgid tries again in ${duration(s.retry_in_ms)}`;
+        out.push(`    (fix the cause, then: fcgictl restart ${p.name}${retry})`);
       }
     }
   }

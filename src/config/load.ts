@@ -303,6 +303,7 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     idle_timeout: r.duration(m.get('idle_timeout'), `${at}.idle_timeout`) ?? d.idle_timeout,
     start_secs: r.duration(m.get('start_secs'), `${at}.start_secs`) ?? d.start_secs,
     start_retries: r.integer(m.get('start_retries'), `${at}.start_retries`, 0, LIMITS.startRetries) ?? d.start_retries,
+    fatal_retry: r.duration(m.get('fatal_retry'), `${at}.fatal_retry`) ?? d.fatal_retry,
     stop_signal: r.unit(m.get('stop_signal'), `${at}.stop_signal`, parseSignal) ?? d.stop_signal,
     stop_timeout: r.duration(m.get('stop_timeout'), `${at}.stop_timeout`) ?? d.stop_timeout,
     restart: r.oneOf(m.get('restart'), `${at}.restart`, RESTART_POLICIES) ?? d.restart,

@@ -48,6 +48,8 @@ export interface PoolConfig {
   idle_timeout: number;
   start_secs: number;
   start_retries: number;
+  /** Milliseconds; 0 = never. A fatal slot is tried again after 30 s, doubling up to this. */
+  fatal_retry: number;
   stop_signal: NodeJS.Signals;
   stop_timeout: number;
   restart: RestartPolicy;
@@ -92,6 +94,7 @@ export const POOL_DEFAULTS = {
   idle_timeout: 0,
   start_secs: 1000,
   start_retries: 5,
+  fatal_retry: 300_000,
   stop_signal: 'SIGTERM',
   stop_timeout: 10_000,
   restart: 'always',

@@ -27,6 +27,7 @@ function poolView(p: PoolConfig): Record<string, unknown> {
     socket_mode: formatMode(p.socket_mode),
     idle_timeout: formatDuration(p.idle_timeout),
     start_secs: formatDuration(p.start_secs),
+    fatal_retry: formatDuration(p.fatal_retry),
     stop_timeout: formatDuration(p.stop_timeout),
     max_lifetime: formatDuration(p.max_lifetime),
     spare_idle_timeout: formatDuration(p.spare_idle_timeout),

@@ -34,6 +34,7 @@ export function buildStatus(snap: Snapshot, version: string, pid: number, only?:
       progress_ms: a ? now - a.lastProgress : null,
     };
     if (slot.stderrTail) out.stderr_tail = slot.stderrTail;
+    if (slot.retryAt !== null) out.retry_in_ms = Math.max(0, slot.retryAt - now);
     if (a?.processes) {
       out.processes = a.processes.map((p) => ({
         pid: p.pid,

@@ -32,6 +32,8 @@ export interface SlotStatus {
   progress_ms: number | null;
   /** The last stderr lines, for a fatal slot. */
   stderr_tail?: string[];
+  /** A fatal slot: when fcgid tries it again (fatal_retry); absent when it will not. */
+  retry_in_ms?: number;
   /** A worker that forks its servers (php-cgi with PHP_FCGI_CHILDREN): those processes, one by one. Its own `activity` sums them up. */
   processes?: ProcessStatus[];
 }

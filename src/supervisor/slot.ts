@@ -28,8 +28,23 @@ export type ExitKind =
   /** It died before it counted as started: back off. */
   | 'exit-early'
   /** The start_retries-th early death in a row. */
-  | 'exit-fatal';
-export const EXIT_KINDS: readonly ExitKind[] = ['exit-down', 'exit-replace', 'exit-restart', 'exit-done', 'exit-early', 'exit-fatal'];
+  | 'exit-fatal'
+  /** Killed from outside fcgid (SIGKILL, SIGTERM, ...) before it counted as started: not a failed start; back off briefly. */
+  | 'exit-killed';
+export const EXIT_KINDS: readonly ExitKind[] = ['exit-down', 'exit-replace', 'exit-restart', 'exit-done', 'exit-early', 'exit-fatal', 'exit-killed'];
+
+/**
+ * Signals that come from outside a program (kill, the OOM killer, an operator),
+ * not from a fault of its own (SIGSEGV, SIGABRT, SIGBUS...): a worker they end
+ * before start_secs did not fail to start, so it never counts toward fatal.
+ */
+export const OUTSIDE_SIGNALS: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM']);
+
+/** The longest pause after a worker killed from outside before start_secs. */
+export const KILLED_PAUSE_MAX_MS = 5_000;
+
+/** A fatal slot's first retry comes after this; each next one waits twice as long, up to fatal_retry. */
+export const FATAL_RETRY_FIRST_MS = 30_000;
 
 export type SlotEvent =
   | { type: 'start' } // wanted up
@@ -128,6 +143,12 @@ export class Slot {
   restarts = 0;
   /** Early deaths in a row; reset once a worker counts as started. */
   failures = 0;
+  /** When a fatal slot is tried again; null when it is not fatal, or fatal_retry is 0. */
+  retryAt: number | null = null;
+  /** Times in a row this slot went fatal; reset once a worker counts as started. */
+  private fatalRounds = 0;
+  /** Workers killed from outside before start_secs, in a row; reset once one counts as started. */
+  private killedInRow = 0;
   lastExit: LastExit | null = null;
   readonly tail = new Ring<string>(TAIL_LINES);
 
@@ -230,6 +251,8 @@ export class Slot {
   private started(): void {
     this.cancelTimer();
     this.failures = 0;
+    this.fatalRounds = 0;
+    this.killedInRow = 0;
   }
 
   /** Only from cells guarded to have a process. */
@@ -269,7 +292,31 @@ export class Slot {
   private reset(): void {
     this.finished = false;
     this.proven = false;
-    if (this._state === 'fatal') this.failures = 0;
+    if (this._state !== 'fatal') return;
+    this.failures = 0;
+    this.retryAt = null;
+    this.cancelTimer();
+  }
+
+  /** A fatal slot's retry is due: start over, with start_retries to go. */
+  private retryFatal(): void {
+    this.failures = 0;
+    this.retryAt = null;
+    this.spawn();
+  }
+
+  /**
+   * Killed from outside before start_secs: a pause, no failure counted (php-fpm
+   * and s6 never give up on such a child). The pause doubles with each such kill
+   * in a row, up to KILLED_PAUSE_MAX_MS, so that a program the OOM killer ends
+   * at every start does not respawn ten times a second.
+   */
+  private pause(): void {
+    this.killedInRow++;
+    const delay = Math.min(KILLED_PAUSE_MAX_MS, backoffDelay(this.killedInRow, this.host.random()));
+    this.timer = this.host.setTimer(delay, () => this.observer.deliver(this, EVENTS.retry));
+    const e = this.lastExit!;
+    this.observer.log('warn', { ...exitFields(this, e), delay_ms: delay }, `${this.exitText(e)}, from outside fcgid: not a failed start; restarting in ${fmtMs(delay)}`);
   }
 
   private backOff(): void {
@@ -286,10 +333,19 @@ export class Slot {
   private giveUp(): void {
     const e = this.lastExit!;
     const tail = this.tail.toArray();
+    const limit = this.pool.fatal_retry;
+    let next = '';
+    if (limit > 0) {
+      const delay = Math.min(limit, FATAL_RETRY_FIRST_MS * 2 ** Math.min(this.fatalRounds, 20));
+      this.fatalRounds++;
+      this.retryAt = this.host.now() + delay;
+      this.timer = this.host.setTimer(delay, () => this.observer.deliver(this, EVENTS.retry));
+      next = `; trying again in ${fmtMs(delay)} (fatal_retry ${fmtMs(limit)})`;
+    }
     this.observer.log(
       'error',
-      { ...exitFields(this, e), failures: this.failures, stderr_tail: tail },
-      `${this.exitText(e)}; giving up after ${this.failures} early death${this.failures === 1 ? '' : 's'} in a row: slot is fatal` +
+      { ...exitFields(this, e), failures: this.failures, stderr_tail: tail, retry_in_ms: this.retryAt === null ? null : this.retryAt - this.host.now() },
+      `${this.exitText(e)}; giving up after ${this.failures} early death${this.failures === 1 ? '' : 's'} in a row: slot is fatal${next}` +
         (tail.length > 0 ? `. Last stderr lines:\n  ${tail.join('\n  ')}` : ' (it wrote nothing on stderr)'),
     );
   }
@@ -322,12 +378,13 @@ export class Slot {
     const uptimeMs = this.pid === null ? 0 : now - this.startedAt;
     const beforeStartSecs = this._state === 'starting';
     const clean = event.code === 0 && event.signal === null && !event.error;
+    const killed = !this.stopRequested && event.signal !== null && OUTSIDE_SIGNALS.has(event.signal);
     // A clean exit is a worker recycling itself (php-cgi after PHP_FCGI_MAX_REQUESTS,
     // which under load comes in a few hundred ms, well inside start_secs), unless
     // it came so soon that the program cannot have served anything: libfcgi
     // programs exit(0) at once on a bad fd 0, and that must back off, not spin.
-    const early = beforeStartSecs && !(clean && uptimeMs >= RECYCLE_FLOOR_MS);
-    if (beforeStartSecs && !early) this.failures = 0;
+    const early = beforeStartSecs && !killed && !(clean && uptimeMs >= RECYCLE_FLOOR_MS);
+    if (beforeStartSecs && !early && !killed) this.failures = 0;
     // Only a worker that ended by itself, cleanly, proves the program (a stop by
     // fcgid proves nothing about what starts next); anything else sends the next
     // worker through start_secs again.
@@ -342,6 +399,7 @@ export class Slot {
     const kind = classifyExit({
       want: this.want,
       byFcgid: this.stopRequested,
+      killedEarly: beforeStartSecs && killed,
       failed: early || reason === 'spawn failed',
       failures: this.failures + 1,
       retries: this.pool.start_retries,
@@ -408,6 +466,13 @@ export class Slot {
     reset: (s: Slot) => s.reset(),
     cancelTimer: (s: Slot) => s.cancelTimer(),
     backOff: (s: Slot) => s.backOff(),
+    pause: (s: Slot) => s.pause(),
+    holdFatal: (s: Slot) => {
+      s.cancelTimer();
+      s.retryAt = null;
+    },
+    wantedUp: (s: Slot) => s.want === 'up',
+    retryFatal: (s: Slot) => s.retryFatal(),
     giveUp: (s: Slot) => s.giveUp(),
     stayDown: (s: Slot) => s.stayDown(),
     letGo: (s: Slot) => s.letGo(),
@@ -431,6 +496,8 @@ export interface ExitFacts {
   want: 'up' | 'down';
   /** fcgid sent the stop signal (a stop, a hung worker, a recycle). */
   byFcgid: boolean;
+  /** Killed by a signal from outside fcgid before start_secs. */
+  killedEarly: boolean;
   /** An early death or a failed spawn. */
   failed: boolean;
   /** Early deaths in a row, this one included if it is one. */
@@ -444,6 +511,7 @@ export interface ExitFacts {
 export function classifyExit(f: ExitFacts): ExitKind {
   if (f.want === 'down') return 'exit-down';
   if (f.byFcgid) return 'exit-replace';
+  if (f.killedEarly) return 'exit-killed';
   if (f.failed) return f.failures >= f.retries ? 'exit-fatal' : 'exit-early';
   if (f.restart === 'never' || (f.restart === 'on-failure' && f.clean)) return 'exit-done';
   return 'exit-restart';
@@ -475,6 +543,7 @@ function makeTable(a: Actions): Record<SlotState, Record<SlotEventType, Entry>> 
       'exit-done': land('exited', a.letGo),
       'exit-early': land('backoff', a.backOff),
       'exit-fatal': land('fatal', a.giveUp),
+      'exit-killed': land('backoff', a.pause),
     },
     running: {
       ...NONE,
@@ -502,7 +571,11 @@ function makeTable(a: Actions): Record<SlotState, Record<SlotEventType, Entry>> 
     },
     fatal: {
       ...NONE,
+      // Wanted down: no retry comes.
+      stop: cell('fatal', a.holdFatal),
       reset: cell('exited', a.reset),
+      // fatal_retry elapsed.
+      retry: cell('starting', a.retryFatal, a.wantedUp),
     },
   };
 }

@@ -25,6 +25,8 @@ export interface SlotView {
   lastExit: LastExit | null;
   /** The last stderr lines, for a fatal slot. */
   stderrTail: string[] | null;
+  /** A fatal slot: when fcgid tries it again (fatal_retry). */
+  retryAt: number | null;
   /** What the last scan saw of its process; null when it has none, or no scan has seen it yet. */
   seen: WorkerActivity | null;
 }
@@ -128,6 +130,7 @@ export function buildSnapshot(src: SnapshotSource): Snapshot {
       failures: slot.failures,
       lastExit: slot.lastExit,
       stderrTail: slot.state === 'fatal' ? slot.tail.toArray() : null,
+      retryAt: slot.state === 'fatal' ? slot.retryAt : null,
       seen: slot.state === 'running' || slot.state === 'starting' ? seenOf(seen, slot.pid) : null,
     });
     const slots = [...pool.slots.map((s) => view(s, 'worker')), ...[...pool.replacements.values()].map((s) => view(s, 'replacement'))];

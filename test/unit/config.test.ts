@@ -35,7 +35,7 @@ function configError(text: string): ConfigError {
 }
 
 const EXPECTED_POOL_KEYS =
-  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
+  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, fatal_retry, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
 
 const WORKERS = 'expected an integer from 1 to 10,000';
 const DURATION = 'expected a duration such as 250ms, 30s, 5m, 1h or a number of seconds';
@@ -290,6 +290,7 @@ describe('defaults', () => {
           idle_timeout: 0,
           start_secs: 1000,
           start_retries: 5,
+          fatal_retry: 300_000,
           stop_signal: 'SIGTERM',
           stop_timeout: 10_000,
           restart: 'always',
@@ -559,6 +560,7 @@ describe('configView', () => {
         '    idle_timeout: 300s',
         '    start_secs: 1.5s',
         '    start_retries: 0',
+        '    fatal_retry: 10m',
         '    stop_signal: QUIT',
         '    stop_timeout: 250ms',
         '    restart: on-failure',
@@ -582,6 +584,7 @@ describe('configView', () => {
       socket_mode: '0660',
       idle_timeout: '5m',
       start_secs: '1500ms',
+      fatal_retry: '10m',
       stop_timeout: '250ms',
       max_lifetime: '1h',
       max_memory: 64 * 1024 ** 2,

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { PoolConfig } from '../../src/config/types.js';
 import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffDelay } from '../../src/supervisor/backoff.js';
 import { fmtMs } from '../../src/supervisor/format.js';
-import { EVENTS, EXIT_KINDS, IGNORE, SLOT_EVENTS, SLOT_STATES, Slot, TABLE, classifyExit, type ExitKind, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS } from '../../src/supervisor/slot.js';
+import { EVENTS, EXIT_KINDS, IGNORE, SLOT_EVENTS, SLOT_STATES, Slot, TABLE, classifyExit, type ExitKind, type SlotEvent, type SlotEventType, type SlotState, RECYCLE_FLOOR_MS, KILLED_PAUSE_MAX_MS } from '../../src/supervisor/slot.js';
 import { FakeHost, RecordingObserver, poolConfig } from '../helpers/fake-host.js';
 
 function setup(overrides: Partial<PoolConfig> = {}) {
@@ -96,11 +96,12 @@ const HANDLED: Record<SlotState, Partial<Record<SlotEventType, SlotState>>> = {
     'exit-done': 'exited',
     'exit-early': 'backoff',
     'exit-fatal': 'fatal',
+    'exit-killed': 'backoff',
   },
   running: { stop: 'stopping', hung: 'stopping', recycle: 'running', reset: 'running', 'exit-down': 'exited', 'exit-replace': 'starting', 'exit-restart': 'starting', 'exit-done': 'exited' },
   backoff: { stop: 'exited', retry: 'starting', reset: 'backoff' },
   stopping: { kill: 'stopping', reset: 'stopping', 'exit-down': 'exited', 'exit-replace': 'starting' },
-  fatal: { reset: 'exited' },
+  fatal: { stop: 'fatal', reset: 'exited', retry: 'starting' },
 };
 
 /** Handled events that leave nothing to see but a flag (the next exit's reason, the restart policy's verdict). */
@@ -192,6 +193,15 @@ describe('TABLE', () => {
         break;
       case 'fatal.reset':
         expect(slot.failures).toBe(0);
+        expect(host.pendingTimers).toBe(before.timers - 1); // the fatal_retry timer
+        break;
+      case 'fatal.stop':
+        expect(host.pendingTimers).toBe(before.timers - 1); // no retry while wanted down
+        expect(slot.retryAt).toBeNull();
+        break;
+      case 'fatal.retry':
+        expect(host.spawnCount).toBe(before.spawns + 1);
+        expect(slot.failures).toBe(0);
         break;
       default:
         throw new Error(`no assertions for ${state}.${event}`);
@@ -205,6 +215,7 @@ describe('TABLE', () => {
     ['starting', 'exit-done', (t) => t.host.advance(RECYCLE_FLOOR_MS)],
     ['starting', 'exit-early', () => {}],
     ['starting', 'exit-fatal', () => {}],
+    ['starting', 'exit-killed', () => {}],
     ['running', 'exit-down', (t) => (t.slot.want = 'down')],
     ['running', 'exit-restart', () => {}],
     ['running', 'exit-done', () => {}],
@@ -217,7 +228,8 @@ describe('TABLE', () => {
     drive(t, state);
     arrange(t);
     const code = kind === 'exit-early' || kind === 'exit-fatal' ? 1 : 0;
-    t.host.exit(t.slot.pid!, code);
+    if (kind === 'exit-killed') t.host.exit(t.slot.pid!, null, 'SIGKILL');
+    else t.host.exit(t.slot.pid!, code);
     // A worker that recycled itself cleanly proves the program: its successor counts as started at once.
     const proven = code === 0 && kind === 'exit-restart';
     expect(t.slot.state).toBe(proven ? 'running' : HANDLED[state][kind]);
@@ -226,11 +238,13 @@ describe('TABLE', () => {
 });
 
 describe('classifyExit', () => {
-  const facts = { want: 'up', byFcgid: false, failed: false, failures: 0, retries: 5, restart: 'always', clean: true } as const;
+  const facts = { want: 'up', byFcgid: false, killedEarly: false, failed: false, failures: 0, retries: 5, restart: 'always', clean: true } as const;
   it.each([
     [{ want: 'down' }, 'exit-down'],
     [{ want: 'down', byFcgid: true, failed: true }, 'exit-down'],
     [{ byFcgid: true }, 'exit-replace'],
+    [{ killedEarly: true, failed: false }, 'exit-killed'],
+    [{ want: 'down', killedEarly: true }, 'exit-down'],
     [{ failed: true, failures: 4 }, 'exit-early'],
     [{ failed: true, failures: 5 }, 'exit-fatal'],
     [{ restart: 'never' }, 'exit-done'],
@@ -299,7 +313,7 @@ describe('Slot', () => {
   });
 
   it('start_retries early deaths in a row make the slot fatal, with the last stderr lines in the log', () => {
-    const { host, obs, slot, up, dieEarly } = setup({ start_retries: 3 });
+    const { host, obs, slot, up, dieEarly } = setup({ start_retries: 3, fatal_retry: 0 });
     up();
     for (let attempt = 1; attempt <= 3; attempt++) {
       host.line(slot.pid!, 'stdout', `starting attempt ${attempt}`);
@@ -326,7 +340,7 @@ describe('Slot', () => {
     );
     expect(fatal.fields.stderr_tail).toHaveLength(6);
     expect(obs.lines.filter((l) => l.stream === 'stdout').map((l) => l.line)).toEqual(['starting attempt 1', 'starting attempt 2', 'starting attempt 3']);
-    // Fatal is final: no timer left, nothing respawns, start is ignored.
+    // With fatal_retry 0, fatal is final: no timer left, nothing respawns, start is ignored.
     expect(host.pendingTimers).toBe(0);
     host.advance(3_600_000);
     slot.handle({ type: 'start' });
@@ -335,13 +349,59 @@ describe('Slot', () => {
   });
 
   it('a fatal slot that wrote nothing on stderr says so', () => {
-    const { obs, slot, up, dieEarly } = setup({ start_retries: 1 });
+    const { obs, slot, up, dieEarly } = setup({ start_retries: 1, fatal_retry: 0 });
     up();
     dieEarly(5, 127);
     expect(slot.state).toBe('fatal');
     expect(obs.logs.at(-1)!.message).toBe(
       'worker app/0 pid 100 exited with status 127 after 5ms (exited early); giving up after 1 early death in a row: slot is fatal (it wrote nothing on stderr)',
     );
+  });
+
+  it('a fatal slot is tried again after 30 s, then 60 s, ... up to fatal_retry; a worker that starts resets the rounds', () => {
+    const { host, obs, slot, up, dieEarly, config } = setup({ start_retries: 1, fatal_retry: 100_000 });
+    up();
+    dieEarly(5, 1);
+    expect(slot.state).toBe('fatal');
+    expect(slot.retryAt).toBe(host.now() + 30_000);
+    expect(obs.logs.at(-1)!.message).toMatch(/: slot is fatal; trying again in 30\.0s \(fatal_retry 1m40s\) \(it wrote nothing on stderr\)$/);
+    host.advance(29_999);
+    expect(host.spawnCount).toBe(1);
+    host.advance(1);
+    expect(slot.state).toBe('starting');
+    expect(slot.failures).toBe(0);
+    dieEarly(5, 1);
+    expect(slot.retryAt).toBe(host.now() + 60_000);
+    host.advance(60_000);
+    dieEarly(5, 1);
+    // 120 s is past fatal_retry: capped.
+    expect(slot.retryAt).toBe(host.now() + 100_000);
+    host.advance(100_000);
+    host.advance(config.start_secs);
+    expect(slot.state).toBe('running');
+    host.exit(slot.pid!, 1);
+    dieEarly(5, 1);
+    expect(slot.retryAt).toBe(host.now() + 30_000);
+  });
+
+  it('regression: under a kill storm, workers SIGKILLed from outside before start_secs went fatal (3 of 8 slots); now they are not failed starts', () => {
+    const { host, obs, slot, up } = setup({ start_retries: 2, start_secs: 1000 });
+    up();
+    for (let i = 0; i < 20; i++) {
+      host.advance(100);
+      host.exit(slot.pid!, null, 'SIGKILL');
+      expect(slot.state).toBe('backoff');
+      expect(slot.failures).toBe(0);
+      host.runNext();
+      expect(slot.state).toBe('starting');
+    }
+    expect(obs.logs.at(-1)!.message).toMatch(/was killed by SIGKILL after 100ms \(crashed\), from outside fcgid: not a failed start; restarting in \d\.\ds$/);
+    // The pause grew with the kills in a row (an OOM kill at every start must not spin), up to its cap.
+    expect(obs.logs.at(-1)!.fields.delay_ms).toBe(KILLED_PAUSE_MAX_MS);
+    // A crash of its own (SIGSEGV) still counts.
+    host.advance(100);
+    host.exit(slot.pid!, null, 'SIGSEGV');
+    expect(slot.failures).toBe(1);
   });
 
   it('the stderr tail keeps only the last TAIL_LINES lines', () => {
