@@ -16,11 +16,10 @@
 
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { f0, f1, installExitHandlers, launch, median, quantile, runMain, sleep, stop, table, tempDir } from './lib.mjs';
+import { controlRequest, f0, f1, installExitHandlers, launch, median, quantile, runMain, sleep, stop, table, tempDir } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Map(process.argv.slice(2).map((a) => /^--([a-z-]+)=(.*)$/.exec(a)?.slice(1) ?? [a, 'true']));
@@ -66,29 +65,8 @@ function check(bin, file) {
   return { ms, status: r.status === 0 ? 'valid' : (r.stderr.split('\n')[0] ?? '').slice(0, 90) };
 }
 
-function get(ctl, url) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: ctl, path: url }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function post(ctl, url) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: ctl, path: url, method: 'POST' }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (ctl, url) => controlRequest(ctl, url);
+const post = (ctl, url) => controlRequest(ctl, url, { method: 'POST' });
 
 /** Status requests back to back until `done` resolves: the latency of each, and how many. */
 async function probe(ctl, done) {

@@ -10,6 +10,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,6 +181,21 @@ export async function bounded(name, limitS, fn) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** One request to fcgid's control socket: { status, text }; rejects on an error or after timeoutMs. */
+export function controlRequest(ctl, url, { method = 'GET', timeoutMs = 0 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: ctl, path: url, method }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: 'TIMEOUT' })));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 export async function waitFor(what, probe, limitMs, entry, everyMs = 5) {
   const deadline = Date.now() + limitMs;

@@ -6,6 +6,7 @@
 // imported in start(), and `check` imports its YAML printer itself.
 import { Command } from 'commander';
 import { closeSync, constants, openSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type http from 'node:http';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -15,7 +16,9 @@ import type { ControlServer } from '../control/server.js';
 import type { Notifier } from '../host/notify.js';
 import { trustedDir } from '../host/dirs.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
+import { LogSink, stdoutIsJournal } from '../host/log-sink.js';
 import type { Log } from '../supervisor/log.js';
+import type { LogDrops } from '../supervisor/port.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
@@ -34,27 +37,27 @@ function load(file: string): Config {
   }
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-
-/** On a terminal, one readable line per entry; JSON everywhere else (journald, files, pipes). */
-function terminalLine(json: string): string {
-  const e = JSON.parse(json) as { time: string; level: number; msg: string; pool?: string; worker?: number; pid?: number; stream?: string };
-  const who = e.pool === undefined ? 'fcgid' : e.worker === undefined ? e.pool : `${e.pool}/${e.worker}${e.pid ? ` ${e.pid}` : ''}`;
-  return `${e.time.slice(11, 23)} ${(LEVEL_NAMES[e.level] ?? String(e.level)).padEnd(5)} ${who}${e.stream ? ` ${e.stream}` : ''}: ${e.msg}\n`;
-}
-
-function makeLogger(pino: typeof import('pino').default, config: Config, now: () => number): Logger {
+/** The daemon's logger on its sink (pino formats fcgid's own entries; workers' lines go to the sink directly). */
+function makeLogger(pino: typeof import('pino').default, config: Config, sink: LogSink, now: () => number): Logger {
   // pino's isoTime, on a clock that gives entries logged before pino was loaded their own time.
-  const options = { level: config.log.level, base: null, timestamp: () => `,"time":"${new Date(now()).toISOString()}"` };
   // No `pid` in the base: worker lines carry the worker's pid under that name
   // (journald records the daemon's own).
-  if (config.log.file === null && process.stdout.isTTY) {
-    return pino(options, { write: (line: string) => void process.stdout.write(terminalLine(line)) });
-  }
-  const dest = config.log.file === null ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: config.log.file, sync: true });
-  // SIGUSR1 reopens the log file, for logrotate.
-  process.on('SIGUSR1', () => dest.reopen());
-  return pino(options, dest);
+  return pino({ level: config.log.level, base: null, timestamp: () => `,"time":"${new Date(now()).toISOString()}"` }, sink);
+}
+
+/** Levels at which workers' lines (info) are logged. */
+const OUTPUT_LEVELS = new Set(['trace', 'debug', 'info']);
+
+/** How long an exit waits for the last log lines to be written. */
+const EXIT_FLUSH_MS = 2000;
+
+function droppedMessage(d: LogDrops): string {
+  const parts = [
+    d.workerLines > 0 ? `${d.workerLines} line${d.workerLines === 1 ? '' : 's'} of worker output` : '',
+    d.fcgidLines > 0 ? `${d.fcgidLines} of fcgid's own entries` : '',
+    d.failedWrites > 0 ? `${d.failedWrites} failed write${d.failedWrites === 1 ? '' : 's'} (${d.lastError})` : '',
+  ].filter(Boolean);
+  return `the log fell behind its reader: left out ${parts.join(' and ')}, ${d.bytes.toLocaleString('en-US')} bytes; fcgid never waits for its log (see fcgictl status --json, log, and fcgid_log_lines_dropped_total)`;
 }
 
 /** How long log entries may wait for pino while fcgid has not spawned its first workers. */
@@ -75,12 +78,32 @@ async function start(file: string, launch: Launch): Promise<void> {
     import('../host/identity.js'),
   ]);
   const log = new DeferredLog(config.log.level);
+  let sink: LogSink | null = null;
+  /** The log's sink, opened on first use (after log.file's directory is checked, or to say why fcgid cannot start). */
+  const theSink = (): LogSink => {
+    if (sink) return sink;
+    const toFile = config.log.file !== null;
+    sink = new LogSink({
+      target: config.log.file === null ? { fd: 1 } : { file: config.log.file },
+      journal: !toFile && stdoutIsJournal(),
+      // Not process.stdout.isTTY: making process.stdout turns a pipe on fd 1 non-blocking for everyone who shares it.
+      terminal: !toFile && isatty(1),
+      outputEnabled: () => OUTPUT_LEVELS.has(log.level),
+      now: () => Date.now(),
+      dropped: (d) => log.warn({ ...d }, droppedMessage(d)),
+    });
+    // SIGUSR1 reopens the log file, for logrotate.
+    process.on('SIGUSR1', () => sink?.reopen());
+    return sink;
+  };
+  /** The last lines out before an exit, waited for at most EXIT_FLUSH_MS. */
+  const flushLog = (): Promise<void> => sink?.flushed(EXIT_FLUSH_MS) ?? Promise.resolve();
   if (closed.length > 0) log.debug({ fds: closed }, `closed ${closed.length} descriptor(s) inherited from the parent, so workers do not get them`);
   const rest = () =>
     Promise.all([import('pino'), import('../control/server.js'), import('../control/metrics.js'), import('../host/notify.js'), import('../fastcgi/address.js'), import('../supervisor/snapshot.js')]);
   const attachLogger = async (): Promise<void> => {
     const { default: pino } = (await rest())[0];
-    if (!log.attached) log.attach(makeLogger(pino, config, log.now));
+    if (!log.attached) log.attach(makeLogger(pino, config, theSink(), log.now));
   };
   // A start that waits before its first spawn (a predecessor's leftovers given
   // their stop_timeout, a slow DNS answer) logs as it goes all the same.
@@ -94,6 +117,7 @@ async function start(file: string, launch: Launch): Promise<void> {
       // No logger (log.file unusable): stderr says it all.
     }
     process.stderr.write(`fcgid: ${message}\n`);
+    await flushLog();
     process.exit(code);
   };
   // What could stop fcgid once its workers run is checked before any starts:
@@ -116,7 +140,7 @@ async function start(file: string, launch: Launch): Promise<void> {
   } catch (err) {
     await leave((err as Error).message, EXIT.FAILED);
   }
-  const sup = new Supervisor(config, log, realPort(config, log));
+  const sup = new Supervisor(config, log, { ...realPort(config, log), output: theSink() });
   // Handlers only hand the signal to the loop (gunicorn's arbiter does the same).
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => sup.step({ type: 'signal', signal }));
   const launched = new Promise<void>((resolve) => (sup.hooks.launched = resolve));
@@ -171,6 +195,7 @@ async function start(file: string, launch: Launch): Promise<void> {
   await notifier?.flushed();
   metrics?.close();
   await control?.close();
+  await flushLog();
   process.exit(sup.failure === null ? EXIT.OK : EXIT.FAILED);
 }
 

@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { defaultControlDir } from '../config/paths.js';
+import { FOLLOWER_BUFFER } from './wire.js';
 
 export class ControlError extends Error {
   override readonly name = 'ControlError';
@@ -80,10 +81,17 @@ export class ControlClient {
       throw new ControlError(parsed.error?.message ?? `HTTP ${res.statusCode}`, parsed.error?.code === 'FCGID_UNKNOWN_POOL' ? EXIT.UNKNOWN_POOL : EXIT.FAILED);
     }
     let partial = '';
-    for await (const c of res) {
-      const lines = (partial + (c as Buffer).toString('utf8')).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) if (l) onLine(l);
+    try {
+      for await (const c of res) {
+        const lines = (partial + (c as Buffer).toString('utf8')).split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) if (l) onLine(l);
+      }
+    } catch (err) {
+      throw new ControlError(
+        `fcgid broke off the stream (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): it cuts off a reader that falls ${FOLLOWER_BUFFER / 1024} KiB behind rather than wait for it; run the command again`,
+        EXIT.FAILED,
+      );
     }
   }
 

@@ -71,6 +71,13 @@ export function renderMetrics(snap: Snapshot): string {
       p.slots.flatMap((s): Array<[Labels, number]> => (s.seen?.rss == null ? [] : [[{ pool: p.name, slot: String(s.index), role: s.role }, s.seen.rss]])),
     ),
   );
+  if (snap.log) {
+    m.family('fcgid_log_lines_dropped_total', 'counter', "Log lines left out because the log's reader (journald, a pipe, log.file) fell behind, by source (worker output, fcgid's own).", [
+      [{ source: 'worker' }, snap.log.workerLines],
+      [{ source: 'fcgid' }, snap.log.fcgidLines],
+    ]);
+    m.family('fcgid_log_write_errors_total', 'counter', 'Writes to the log that failed (EPIPE, ENOSPC, EIO); what they held is lost.', [[{}, snap.log.failedWrites]]);
+  }
   return m.text();
 }
 

@@ -11,15 +11,18 @@ import { FastCGIClient } from '../fastcgi/client.js';
 import { cgiParams } from '../fastcgi/params.js';
 import { LIMITS } from '../config/types.js';
 import { resolveGroup } from '../host/identity.js';
-import { LOG_RING_SIZE } from '../supervisor/logbook.js';
+import { LOG_RING_SIZE, entryLine } from '../supervisor/logbook.js';
 import { CommandError } from '../supervisor/errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { claimControlPath } from './claim.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { buildStatus } from './status.js';
-import type { FastCGIResponse, PingResponse, PingResult } from './wire.js';
+import { FOLLOWER_BUFFER, type FastCGIResponse, type PingResponse, type PingResult } from './wire.js';
 
 export const MAX_BODY = 1024 * 1024;
+
+/** Followers of the log at once (`GET /v1/logs?follow=1`); one more gets 503. */
+export const MAX_FOLLOWERS = 64;
 
 /** The longest a `request` through the control socket may wait for its answer. */
 export const MAX_REQUEST_TIMEOUT_MS = 3_600_000;
@@ -217,17 +220,24 @@ export class ControlServer {
     if (!Number.isInteger(n) || n < 0 || n > LOG_RING_SIZE * LIMITS.pools) {
       throw new HttpError(400, 'FCGID_BAD_REQUEST', `n must be a whole number from 0 to ${(LOG_RING_SIZE * LIMITS.pools).toLocaleString('en-US')}, got ${url.searchParams.get('n')}`);
     }
+    const follow = url.searchParams.get('follow') === '1';
+    if (follow && this.followers.size >= MAX_FOLLOWERS) {
+      throw new HttpError(503, 'FCGID_BUSY', `${MAX_FOLLOWERS} followers of the log already; stop one (or read the log from journald or log.file)`);
+    }
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
-    for (const e of this.sup.logbook.tail(pool, n)) res.write(JSON.stringify(e) + '\n');
-    if (url.searchParams.get('follow') !== '1') {
+    const tail = this.sup.logbook.tail(pool, n);
+    if (tail.length > 0) res.write(tail.map(entryLine).join(''));
+    // A follower learns at once that it is in, even before the first entry.
+    else if (follow) res.flushHeaders();
+    if (!follow) {
       res.end();
       return;
     }
     this.followers.add(res);
-    const stop = this.sup.logbook.follow(pool, (e) => {
-      // A follower that does not read is dropped rather than buffered without bound.
-      if (res.writableLength > MAX_BODY) res.destroy();
-      else res.write(JSON.stringify(e) + '\n');
+    const stop = this.sup.logbook.follow(pool, (line) => {
+      // A follower that does not read is cut off, never buffered without bound or waited for.
+      if (res.writableLength > FOLLOWER_BUFFER) res.destroy();
+      else res.write(line);
     });
     req.socket.setTimeout(0);
     res.on('close', () => {

@@ -70,5 +70,14 @@ export function buildStatus(snap: Snapshot, version: string, pid: number, only?:
     started_at: iso(snap.startedAt),
     uptime_ms: now - snap.startedAt,
     pools,
+    ...(snap.log && {
+      log: {
+        dropped_worker_lines: snap.log.workerLines,
+        dropped_fcgid_lines: snap.log.fcgidLines,
+        dropped_bytes: snap.log.bytes,
+        failed_writes: snap.log.failedWrites,
+        last_error: snap.log.lastError,
+      },
+    }),
   };
 }

@@ -60,6 +60,9 @@ export interface PoolStatus {
   slots: SlotStatus[];
 }
 
+/** A follower of `GET /v1/logs?follow=1` that falls this far behind (bytes buffered for it) is cut off, never waited for. */
+export const FOLLOWER_BUFFER = 256 * 1024;
+
 export interface DaemonStatus {
   schema: number;
   version: string;
@@ -69,6 +72,16 @@ export interface DaemonStatus {
   started_at: string;
   uptime_ms: number;
   pools: PoolStatus[];
+  /** What fcgid's log left out because its reader fell behind (docs/operations.md, Logs). */
+  log?: LogStatus;
+}
+
+export interface LogStatus {
+  dropped_worker_lines: number;
+  dropped_fcgid_lines: number;
+  dropped_bytes: number;
+  failed_writes: number;
+  last_error: string | null;
 }
 
 /** Every failure: a stable code, a message that says what to do, sometimes more (`issues` of a refused reload, `results` of a failed ping). */

@@ -1,6 +1,7 @@
 // A bounded, in-memory record of what each pool's workers printed and what
 // happened to them, for `fcgictl logs [-f]`: a ring per pool, plus followers
-// that receive new entries as they come.
+// that receive new entries as they come, each entry as one NDJSON line made
+// once for all of them.
 
 import { Ring } from './output.js';
 
@@ -20,13 +21,14 @@ export const LOG_RING_SIZE = 1000;
 
 export class Logbook {
   private readonly rings = new Map<string, Ring<LogEntry>>();
-  private readonly followers = new Set<{ pool: string | null; send: (e: LogEntry) => void }>();
+  private readonly followers = new Set<{ pool: string | null; send: (line: string) => void }>();
 
   add(entry: LogEntry): void {
     let ring = this.rings.get(entry.pool);
     if (!ring) this.rings.set(entry.pool, (ring = new Ring<LogEntry>(LOG_RING_SIZE)));
     ring.push(entry);
-    for (const f of this.followers) if (f.pool === null || f.pool === entry.pool) f.send(entry);
+    let line: string | null = null;
+    for (const f of this.followers) if (f.pool === null || f.pool === entry.pool) f.send((line ??= entryLine(entry)));
   }
 
   /** The last `n` entries of one pool, or of all pools merged by time. */
@@ -36,7 +38,12 @@ export class Logbook {
     return n >= entries.length ? entries : entries.slice(entries.length - n);
   }
 
-  follow(pool: string | null, send: (e: LogEntry) => void): () => void {
+  get following(): number {
+    return this.followers.size;
+  }
+
+  /** `send` gets each new entry of `pool` (null: every pool) as an NDJSON line; returns the way to stop. */
+  follow(pool: string | null, send: (line: string) => void): () => void {
     const f = { pool, send };
     this.followers.add(f);
     return () => this.followers.delete(f);
@@ -45,4 +52,9 @@ export class Logbook {
   forget(pool: string): void {
     this.rings.delete(pool);
   }
+}
+
+/** An entry as `GET /v1/logs` sends it: one JSON object and a newline. */
+export function entryLine(e: LogEntry): string {
+  return JSON.stringify(e) + '\n';
 }

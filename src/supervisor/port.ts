@@ -158,6 +158,26 @@ export interface FileWatcher {
 /** User and group ids a pool's workers run as. */
 export type Ids = { uid: number | null; gid: number | null };
 
+/** What the daemon's log had to leave out so far, because its reader fell behind (src/host/log-sink.ts). */
+export interface LogDrops {
+  /** Workers' lines dropped. */
+  workerLines: number;
+  /** fcgid's own entries dropped. */
+  fcgidLines: number;
+  /** Bytes dropped or lost, both kinds and failed writes together. */
+  bytes: number;
+  /** Writes that failed (EPIPE, ENOSPC, EIO): what they held is lost. */
+  failedWrites: number;
+  /** The error of the last failed write. */
+  lastError: string | null;
+}
+
+/** Where workers' stdout and stderr lines go (the daemon's log); without it they are logged at info through `Log`. */
+export interface WorkerOutput {
+  line(pool: string, worker: number, pid: number | null, stream: 'stdout' | 'stderr', text: string): void;
+  dropped(): LogDrops;
+}
+
 export interface Port {
   host: Host;
   sockets: Sockets;
@@ -171,4 +191,6 @@ export interface Port {
   readConfig(file: string): Promise<Config>;
   /** Debounced file changes of a pool's `watch:` globs. */
   watch(patterns: readonly string[], cwd: string, onChange: (paths: string[]) => void): Promise<FileWatcher>;
+  /** Workers' output; absent: through `Log`. */
+  output?: WorkerOutput;
 }

@@ -5,7 +5,7 @@
 
 import type { Log } from './log.js';
 import type { Logbook } from './logbook.js';
-import type { Host, WorkerRecords } from './port.js';
+import type { Host, WorkerOutput, WorkerRecords } from './port.js';
 import type { PoolConfig } from '../config/types.js';
 import type { Slot, SlotEvent, SlotObserver } from './slot.js';
 import { emptyCounters, type PoolCounters } from './snapshot.js';
@@ -24,6 +24,8 @@ export interface ReportSinks {
   deliver(pool: string, slot: Slot, event: SlotEvent): void;
   /** A worker's process is gone: what was observed of its pid is dropped. */
   gone(pid: number): void;
+  /** Where workers' lines go; absent: `log` at info. */
+  output?: WorkerOutput;
 }
 
 /** Counters by pool, kept by the daemon itself: a rolling restart or a scale-down drops slots, and a Prometheus counter must never go down. */
@@ -60,7 +62,8 @@ export function slotObserver(pool: string, sinks: ReportSinks): SlotObserver {
       if (level !== 'debug') book(level, message);
     },
     line: (slot, stream, line) => {
-      log.info({ worker: slot.index, pid: slot.pid, stream }, line);
+      if (sinks.output) sinks.output.line(pool, slot.index, slot.pid, stream, line);
+      else log.info({ worker: slot.index, pid: slot.pid, stream }, line);
       book('info', line, { worker: slot.index, pid: slot.pid, stream });
     },
     changed: (slot, from) => {

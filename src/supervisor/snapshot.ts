@@ -6,6 +6,7 @@
 import type { Address } from '../fastcgi/address.js';
 import type { PoolConfig } from '../config/types.js';
 import type { Pool, PoolState } from './pool.js';
+import type { LogDrops } from './port.js';
 import type { PoolActivity, WorkerActivity } from './scoreboard.js';
 import type { LastExit, Slot, SlotState } from './slot.js';
 
@@ -68,6 +69,8 @@ export interface Snapshot {
   /** When the observations were made; null before the first scan. */
   scannedAt: number | null;
   pools: PoolView[];
+  /** What the daemon's log had to leave out; null where the log is not a LogSink (tests). */
+  log: LogDrops | null;
 }
 
 export function emptyCounters(): PoolCounters {
@@ -112,6 +115,7 @@ export interface SnapshotSource {
   addressOf(pool: string): Address;
   activity(pool: string): PoolActivity | undefined;
   counters(pool: string): PoolCounters;
+  logDrops: LogDrops | null;
 }
 
 export function buildSnapshot(src: SnapshotSource): Snapshot {
@@ -150,5 +154,5 @@ export function buildSnapshot(src: SnapshotSource): Snapshot {
       slots,
     });
   }
-  return { at: src.now, state: src.state, startedAt: src.startedAt, config: src.config, scannedAt: src.scannedAt, pools };
+  return { at: src.now, state: src.state, startedAt: src.startedAt, config: src.config, scannedAt: src.scannedAt, pools, log: src.logDrops };
 }

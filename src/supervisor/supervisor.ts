@@ -77,6 +77,7 @@ export class Supervisor {
     this.pools = new PoolSet(port, log, (pool) =>
       slotObserver(pool, {
         log,
+        ...(port.output ? { output: port.output } : {}),
         logbook: this.logbook,
         records: port.records,
         host: port.host,
@@ -401,6 +402,7 @@ export class Supervisor {
       addressOf: (name) => this.pools.addressOf(name),
       activity: (name) => this.activity.get(name),
       counters: (name) => this.counters.of(name),
+      logDrops: this.port.output?.dropped() ?? null,
     });
   }
 

@@ -3,6 +3,7 @@
 // process (for assertions: what an operator sees), and one FastCGI request
 // straight to a pool's socket, with the worker pid the fixtures answer with.
 
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
@@ -70,4 +71,38 @@ export async function fastcgiOnce(address: string, params: Record<string, string
   } finally {
     client.close();
   }
+}
+
+/** One HTTP GET on a fresh connection (a unix socket with socketPath): status, content type and body. */
+export function httpGet(options: http.RequestOptions): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent: false, ...options }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The value of one sample: `name{labels}` with exactly these labels; undefined when absent. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const want = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',');
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = (m[2] ?? '')
+      .split(/,(?=[a-zA-Z_]+=")/)
+      .filter(Boolean)
+      .sort()
+      .join(',');
+    if (have === want) return Number(m[3]);
+  }
+  return undefined;
 }

@@ -125,6 +125,8 @@ function schemaProblems(doc: unknown): string[] {
     started_at: iso,
     uptime_ms: num,
     pools: Array.isArray,
+    log: (v) =>
+      fields(v, 'log', { dropped_worker_lines: int, dropped_fcgid_lines: int, dropped_bytes: int, failed_writes: int, last_error: nullable(str) }).length === 0,
   });
   const pools = (doc as { pools?: unknown }).pools;
   if (!Array.isArray(pools)) return out;
@@ -166,7 +168,7 @@ function schemaProblems(doc: unknown): string[] {
             activity_ms: nullable(num),
             progress_ms: nullable(num),
           },
-          { stderr_tail: (v) => Array.isArray(v) && v.every(str) },
+          { stderr_tail: (v) => Array.isArray(v) && v.every(str), retry_in_ms: num },
         ),
       );
       const last = (s as { last_exit?: unknown }).last_exit;
@@ -324,7 +326,7 @@ describe.skipIf(missingPeers('nginx', 'php-cgi') !== null)('fcgictl status, rest
     });
 
     it('the schema check itself catches a missing key, a wrong type and an unknown key', () => {
-      const broken = { schema: 1, version: '0', pid: 'x', config: '/c', state: 'running', started_at: '2026-01-01T00:00:00.000Z', uptime_ms: 1, pools: [], extra: 1 };
+      const broken = { schema: 1, version: '0', pid: 'x', config: '/c', state: 'running', started_at: '2026-01-01T00:00:00.000Z', uptime_ms: 1, pools: [], extra: 1, log: { dropped_worker_lines: 0, dropped_fcgid_lines: 0, dropped_bytes: 0, failed_writes: 0, last_error: null } };
       expect(schemaProblems(broken)).toEqual(['status.pid: unexpected "x"', 'status.extra: not in the schema']);
       expect(schemaProblems({ ...broken, pid: 1, extra: undefined, pools: [{ name: 'a' }] }).length).toBeGreaterThan(0);
     });

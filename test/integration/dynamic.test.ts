@@ -7,7 +7,6 @@
 // against what the daemon did. Everything waits on log lines or status/metrics
 // polls with a deadline, never on a fixed sleep.
 
-import http from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { cgiParams } from '../../src/fastcgi/index.js';
 import type { PoolStatus } from '../../src/control/wire.js';
-import { fastcgiOnce, pidIn, poolOf, poolStatus, poolWhen, statusOf } from '../helpers/control.js';
+import { fastcgiOnce, httpGet, pidIn, poolOf, poolStatus, poolWhen, sample, statusOf } from '../helpers/control.js';
 import { Fcgid, LEVEL, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
 import { Processes, Scratch, freePort, missingPeers, poll, runToEnd } from '../helpers/peers.js';
 
@@ -125,38 +124,6 @@ function exitLine(l: LogLine, pid: number): boolean {
 
 // --- metrics -------------------------------------------------------------
 
-function httpGet(options: http.RequestOptions): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent: false, ...options }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** The value of one sample: `name{labels}` with exactly these labels; undefined when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels)
-    .map(([k, v]) => `${k}="${v}"`)
-    .sort()
-    .join(',');
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = (m[2] ?? '')
-      .split(/,(?=[a-zA-Z_]+=")/)
-      .filter(Boolean)
-      .sort()
-      .join(',');
-    if (have === want) return Number(m[3]);
-  }
-  return undefined;
-}
 
 // ---------------------------------------------------------------------------
 // 1. A dynamic pool under a ramping load.
