@@ -247,6 +247,23 @@ export function statFields(pid: number): string[] | null {
   }
 }
 
+/**
+ * True once nothing of the process runs any more: no /proc entry, or a zombie
+ * whose every thread has exited. A multi-threaded program (Node, php-fpm)
+ * killed with SIGKILL shows its main thread as a zombie while other threads
+ * still exit, holding its descriptors (a listening socket) a moment longer.
+ */
+export function fullyExited(pid: number): boolean {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return true;
+  }
+  const state = /^State:\s+(\S)/m.exec(status)?.[1];
+  return (state === 'Z' || state === 'X') && Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0) <= 1;
+}
+
 /** The process's start time, or null when it is gone (or a zombie). */
 export function processStart(pid: number): string | null {
   const fields = statFields(pid);

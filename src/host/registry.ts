@@ -20,7 +20,7 @@ import type { Config } from '../config/types.js';
 import type { Host } from '../supervisor/port.js';
 import { fmtMs } from '../supervisor/format.js';
 import { signallable } from './processes.js';
-import { processStart, socketFds, tcpListeners, unixSocketPaths } from './procnet.js';
+import { fullyExited, processStart, socketFds, tcpListeners, unixSocketPaths } from './procnet.js';
 
 export interface SweepLog {
   warn(fields: object, message: string): void;
@@ -213,7 +213,11 @@ export async function sweepLeftovers(file: string, config: Config, host: Host, l
 }
 
 async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise<void> {
-  const gone = (): boolean => processStart(r.pid) !== r.start;
+  // Gone for good: the process is another, or fully exited (its socket closed with its last thread).
+  const gone = (): boolean => {
+    const start = processStart(r.pid);
+    return start !== null ? start !== r.start : fullyExited(r.pid);
+  };
   const wait = async (ms: number): Promise<boolean> => {
     const deadline = host.now() + ms;
     for (let delay = 5; !gone(); delay = Math.min(delay * 2, 100)) {

@@ -112,7 +112,7 @@ describe('fcgid start: the first workers first', () => {
     daemons.push(d);
     await d.waitForLog((l) => /left running by a previous fcgid/.test(l.msg));
     process.kill(d.pid, 'SIGTERM');
-    expect(await d.exited).toBe(0);
+    expect(await d.exited, `${d.stderr()}\n${d.tail()}`).toBe(0);
     expect(await leftover.exited).toBe('SIGKILL');
     expect(d.lines.filter((l) => /starting \d+ worker|started as pid|running \d+ pool/.test(l.msg)).map((l) => l.msg)).toEqual([]);
     expect(existsSync(scratch.path('sweep.sock'))).toBe(false);
