@@ -322,7 +322,8 @@ describe.skipIf(noAnalyze !== null)('systemd/fcgid@.service and fcgid@.socket', 
   function stage(dir: string, edit: (text: string) => string = (t) => t): string {
     const at = scratch.path(dir);
     mkdirSync(at);
-    const service = readFileSync(`${UNITS}fcgid@.service`, 'utf8').replaceAll('/usr/local/bin/', REPO_BIN);
+    // The unit names fcgid and fcgictl bare (systemd's own path finds them once installed); here, this checkout's.
+    const service = readFileSync(`${UNITS}fcgid@.service`, 'utf8').replace(/^(Exec\w+=[-@:+!]*)(fcgid|fcgictl) /gm, `$1${REPO_BIN}$2 `);
     writeFileSync(`${at}/fcgid@.service`, edit(service));
     copyFileSync(`${UNITS}fcgid@.socket`, `${at}/fcgid@.socket`);
     symlinkSync('fcgid@.service', `${at}/fcgid@app.service`);
@@ -345,9 +346,10 @@ describe.skipIf(noAnalyze !== null)('systemd/fcgid@.service and fcgid@.socket', 
     );
     expect(keys.get('Type')).toBe('notify');
     expect(keys.get('NotifyAccess')).toBe('all');
-    expect(keys.get('ExecReload')).toMatch(/\/fcgictl\b.* reload$/);
+    expect(keys.get('ExecReload')).toMatch(/^fcgictl\b.* reload$/);
     expect(keys.get('KillMode')).toBe('mixed');
-    expect(keys.get('ExecStart')).toMatch(/\/fcgid start -c \/etc\/fcgid\/%i\.yaml$/);
+    expect(keys.get('ExecStart')).toMatch(/^fcgid start -c \/etc\/fcgid\/%i\.yaml$/);
+    expect(keys.get('RestartPreventExitStatus')).toBe('2');
     const socket = readFileSync(`${UNITS}fcgid@.socket`, 'utf8');
     expect(socket).toMatch(/^FileDescriptorName=%i$/m);
     expect(socket).toMatch(/^Service=fcgid@%i\.service$/m);
