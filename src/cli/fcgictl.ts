@@ -4,10 +4,12 @@
 // statuses are in docs/fcgictl.md.
 
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
 import type { FastCGIError } from '../fastcgi/errors.js';
 import type { DaemonStatus, FastCGIResponse, LogEntry, PingResponse, PingResult, ReloadResponse, RestartResponse, SignalResponse } from '../control/wire.js';
+import { reloadText } from '../supervisor/reload-plan.js';
 import { renderStatus } from './format.js';
 import type { Main } from './launch.cjs';
 import { VERSION } from './version.js';
@@ -20,6 +22,20 @@ function fail(err: unknown): never {
   const e = err as FastCGIError;
   process.stderr.write(`fcgictl: ${e.message}\n`);
   process.exit(e.code === 'FCGI_CONNECT_FAILED' || e.code === 'FCGI_CONNECT_TIMEOUT' ? EXIT.NOT_RUNNING : EXIT.FAILED);
+}
+
+/** `fcgictl status`'s exit status: the worst pool wins (docs/fcgictl.md). */
+export function statusExit(status: DaemonStatus): number {
+  const states = new Set(status.pools.map((p) => p.state));
+  return states.has('failed') ? EXIT.POOL_FAILED : states.has('degraded') ? EXIT.DEGRADED : EXIT.OK;
+}
+
+/** A signal name as the daemon takes it (SIGHUP); a usage error for one Node does not know. */
+function signalName(value: string): string {
+  const name = value.toUpperCase();
+  const signal = name.startsWith('SIG') ? name : `SIG${name}`;
+  if (!(signal in constants.signals)) throw new InvalidArgumentError(`no signal named ${JSON.stringify(value)}; use a name such as HUP, USR1 or TERM (kill -l lists them)`);
+  return signal;
 }
 
 function repeatable(value: string, previous: string[]): string[] {
@@ -77,16 +93,17 @@ export function fcgictlProgram(): Command {
       run(async (pool: string | undefined, opts: { json?: boolean; watch?: string | boolean }) => {
         const client = await control();
         const path = `/v1/status${pool ? `?pool=${encodeURIComponent(pool)}` : ''}`;
-        const show = async (): Promise<void> => {
+        const show = async (): Promise<DaemonStatus> => {
           const status = await client.call<DaemonStatus>('GET', path);
           if (opts.json) process.stdout.write(JSON.stringify(status) + '\n');
           else {
             if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J');
             process.stdout.write(renderStatus(status, process.stdout.isTTY === true) + '\n');
           }
+          return status;
         };
-        await show();
-        if (!opts.watch) return;
+        const first = await show();
+        if (!opts.watch) return void (process.exitCode = statusExit(first));
         const seconds = opts.watch === true ? 2 : Number(opts.watch);
         for (;;) {
           await new Promise((r) => setTimeout(r, Math.max(0.2, seconds) * 1000));
@@ -110,8 +127,20 @@ export function fcgictlProgram(): Command {
         });
         let failed = false;
         for (const x of r.results) {
-          process.stdout.write(`${x.pool}: ${x.replaced} worker${x.replaced === 1 ? '' : 's'} replaced${x.failed.length ? `; replacements failed for slots ${x.failed.join(', ')} (old workers kept; see fcgictl logs ${x.pool})` : ''}\n`);
-          failed ||= x.failed.length > 0;
+          const workers = `${x.replaced} worker${x.replaced === 1 ? '' : 's'} replaced`;
+          if (x.failed.length === 0) {
+            process.stdout.write(`${x.pool}: ${workers}\n`);
+            continue;
+          }
+          failed = true;
+          const kept = x.failed.filter((i) => x.kept.includes(i));
+          const down = x.failed.filter((i) => !x.kept.includes(i));
+          const parts = [
+            down.length ? `slot${down.length === 1 ? '' : 's'} ${down.join(', ')} did not start` : '',
+            kept.length ? `the replacement${kept.length === 1 ? '' : 's'} for slot${kept.length === 1 ? '' : 's'} ${kept.join(', ')} did not start (the old worker${kept.length === 1 ? ' keeps' : 's keep'} serving)` : '',
+          ].filter(Boolean);
+          const tail = x.stderr_tail.length ? `; its last stderr lines:\n  ${x.stderr_tail.join('\n  ')}` : '; it wrote nothing on stderr';
+          process.stderr.write(`fcgictl: ${x.pool}: ${workers}; ${parts.join('; ')} (see fcgictl status ${x.pool} and fcgictl logs ${x.pool})${tail}\n`);
         }
         if (failed) process.exitCode = EXIT.FAILED;
       }),
@@ -120,11 +149,12 @@ export function fcgictlProgram(): Command {
   program
     .command('reload')
     .description('re-read the config; apply only what changed (an invalid file changes nothing)')
+    .option('--json', 'print what changed as JSON (schema in docs/control-api.md)')
     .action(
-      run(async () => {
+      run(async (opts: { json?: boolean }) => {
         try {
           const r = await (await control()).call<ReloadResponse>('POST', '/v1/reload');
-          process.stdout.write(`reloaded: ${JSON.stringify(r)}\n`);
+          process.stdout.write(opts.json ? JSON.stringify(r) + '\n' : `reloaded: ${reloadText(r)}\n`);
         } catch (err) {
           if (err instanceof ControlError && err.body) {
             process.stderr.write(`fcgictl: reload refused; fcgid keeps running the previous config:\n${err.message}\n`);
@@ -140,21 +170,31 @@ export function fcgictlProgram(): Command {
     .description('set the number of workers of a pool (the others keep running)')
     .argument('<pool>')
     .argument('<workers>', 'number of workers', positiveInt)
-    .action(run(async (pool: string, workers: number) => void (await (await control()).call('POST', `/v1/pools/${encodeURIComponent(pool)}/scale`, { workers }))));
+    .action(
+      run(async (pool: string, workers: number) => {
+        const r = await (await control()).call<{ pool: string; workers: number }>('POST', `/v1/pools/${encodeURIComponent(pool)}/scale`, { workers });
+        process.stdout.write(`${r.pool}: ${r.workers} worker${r.workers === 1 ? '' : 's'} wanted\n`);
+      }),
+    );
 
   for (const verb of ['stop', 'start'] as const) {
     program
       .command(verb)
       .description(verb === 'stop' ? "stop a pool's workers (its socket stays open: connections wait in the backlog)" : "start a stopped pool's workers")
       .argument('<pool>')
-      .action(run(async (pool: string) => void (await (await control()).call('POST', `/v1/pools/${encodeURIComponent(pool)}/${verb}`))));
+      .action(
+        run(async (pool: string) => {
+          const r = await (await control()).call<{ pool: string; wanted: number }>('POST', `/v1/pools/${encodeURIComponent(pool)}/${verb}`);
+          process.stdout.write(verb === 'stop' ? `${r.pool}: stopping its workers (the socket stays open)\n` : `${r.pool}: ${r.wanted} worker${r.wanted === 1 ? '' : 's'} wanted\n`);
+        }),
+      );
   }
 
   program
     .command('signal')
     .description("send a signal to every worker's process group in a pool")
     .argument('<pool>')
-    .argument('<signal>', 'e.g. HUP, SIGUSR1')
+    .argument('<signal>', 'e.g. HUP, SIGUSR1', signalName)
     .action(
       run(async (pool: string, signal: string) => {
         const r = await (await control()).call<SignalResponse>('POST', `/v1/pools/${encodeURIComponent(pool)}/signal`, { signal });

@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { closeSync, constants, openSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import type http from 'node:http';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
@@ -69,7 +69,7 @@ async function start(file: string, launch: Launch): Promise<void> {
   // Start-up runs in two parts, so that the first workers start as early as
   // they can (docs/operations.md): what spawning needs, then the rest (pino,
   // the control and metrics servers, systemd notification) while they boot.
-  const [{ Supervisor }, { StartError }, { realPort }, { DeferredLog }, { claimControlPath }, { resolveGroup }] = await Promise.all([
+  const [{ Supervisor }, { StartError }, { realPort }, { DeferredLog }, { claimControlPath }, { identityProblems }] = await Promise.all([
     import('../supervisor/supervisor.js'),
     import('../supervisor/errors.js'),
     import('../host/real-port.js'),
@@ -121,10 +121,10 @@ async function start(file: string, launch: Launch): Promise<void> {
     process.exit(code);
   };
   // What could stop fcgid once its workers run is checked before any starts:
-  // the control socket (if another fcgid runs this config, it answers there,
-  // and this one must not touch its workers or sockets), its group, the log file.
-  const group = config.control.group;
-  if (group !== null && resolveGroup(group) === null) await leave(`control.group: no such group "${group}"; create it or remove the key`, EXIT.CONFIG);
+  // users and groups, the control socket (if another fcgid runs this config,
+  // it answers there, and this one must not touch its workers or sockets), the log file.
+  const problems = identityProblems(config);
+  if (problems.length > 0) await leave(problems.join('\n'), EXIT.CONFIG);
   if (config.log.file !== null) {
     try {
       // fcgid appends to it by name, as root: no one else may choose what that name is.
@@ -136,7 +136,7 @@ async function start(file: string, launch: Launch): Promise<void> {
     }
   }
   try {
-    await claimControlPath(config.control.socket);
+    await claimControlPath(config.control.socket, config.file);
   } catch (err) {
     await leave((err as Error).message, EXIT.FAILED);
   }
@@ -241,8 +241,18 @@ export function fcgidProgram(launch: Launch): Command {
     .requiredOption('-c, --config <file>', 'YAML config file')
     .option('--json', 'print JSON instead of YAML')
     .action(async (opts: { config: string; json?: boolean }) => {
-      const [{ configView }, { stringify }] = await Promise.all([import('../config/view.js'), import('yaml')]);
-      const view = configView(load(opts.config));
+      const [{ configView }, { stringify }, { identityProblems }] = await Promise.all([import('../config/view.js'), import('yaml'), import('../host/identity.js')]);
+      const config = load(opts.config);
+      // Judged as fcgid would run under systemd, as root; said when this user could not start it so.
+      const problems = identityProblems(config, true);
+      if (problems.length > 0) {
+        process.stderr.write(`${problems.map((p) => `${basename(config.file)}: ${p}`).join('\n')}\nfcgid: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${opts.config}; nothing was started\n`);
+        process.exit(EXIT.CONFIG);
+      }
+      if (process.getuid?.() !== 0 && config.pools.some((p) => p.user !== null || p.group !== null)) {
+        process.stderr.write(`fcgid: note: pools with user or group need fcgid started as root (this check ran as uid ${process.getuid?.()})\n`);
+      }
+      const view = configView(config);
       process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : stringify(view));
     });
 

@@ -43,14 +43,39 @@ const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function loadConfig(file: string, options: LoadOptions = {}): Config {
   const path = resolve(file);
-  let text: string;
+  const text = readConfigText(path);
+  return parseConfig(text, path, options);
+}
+
+/**
+ * The control socket a config file names, read leniently: only the file must be
+ * readable, not valid, so that fcgictl finds a running fcgid after its file was
+ * broken by an edit (a reload then reports every problem). `given` is false
+ * when the file leaves control.socket to its default, which depends on the
+ * daemon's user.
+ */
+export function readControlSocket(file: string, options: LoadOptions = {}): { socket: string; given: boolean } {
+  const path = resolve(file);
+  const text = readConfigText(path);
+  // Only the document's tree is looked at (aliases are not expanded): bounded by the file's size.
+  let given: unknown;
   try {
-    text = readBounded(path);
+    given = parseDocument(text, { prettyErrors: false, uniqueKeys: false }).getIn(['control', 'socket']);
+  } catch {
+    given = undefined;
+  }
+  if (typeof given === 'string' && given !== '') return { socket: isAbsolute(given) ? given : resolve(dirname(path), given), given: true };
+  return { socket: defaultControlSocket(path, options.uid, options.env), given: false };
+}
+
+/** The file's text; a ConfigError when it cannot be read or is too big. */
+function readConfigText(path: string): string {
+  try {
+    return readBounded(path);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError([{ file: path, line: null, path: '', message: e.code === 'EFBIG' ? e.message : `cannot read the config file: ${e.code ?? e.message}` }]);
   }
-  return parseConfig(text, path, options);
 }
 
 /** The file's text, refused past LIMITS.configBytes before more than that is read. */
@@ -294,8 +319,7 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     listen: listen ?? { kind: 'unix', path: '' },
     socket_fd: socketFd,
     socket_mode: r.mode(m.get('socket_mode'), `${at}.socket_mode`) ?? d.socket_mode,
-    socket_owner: r.string(m.get('socket_owner'), `${at}.socket_owner`) ?? d.socket_owner,
-    socket_group: r.string(m.get('socket_group'), `${at}.socket_group`) ?? d.socket_group,
+    ...readSocketOwner(r, m, at),
     backlog: r.integer(m.get('backlog'), `${at}.backlog`, 1, LIMITS.backlog) ?? d.backlog,
     allowed_clients: r.stringList(m.get('allowed_clients'), `${at}.allowed_clients`) ?? d.allowed_clients,
     ...readSize(r, m, at, d.workers),
@@ -312,6 +336,21 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     watch: r.stringList(m.get('watch'), `${at}.watch`) ?? d.watch,
   };
   return command && listen ? pool : null;
+}
+
+/** socket_owner and socket_group; `socket_owner: user:group` (supervisord's form) sets both. */
+function readSocketOwner(r: Reader, m: Map<string, Node>, at: string): Pick<PoolConfig, 'socket_owner' | 'socket_group'> {
+  const owner = r.string(m.get('socket_owner'), `${at}.socket_owner`) ?? POOL_DEFAULTS.socket_owner;
+  const group = r.string(m.get('socket_group'), `${at}.socket_group`) ?? POOL_DEFAULTS.socket_group;
+  const colon = owner?.indexOf(':') ?? -1;
+  if (owner === null || colon < 0) return { socket_owner: owner, socket_group: group };
+  const [user, inOwner] = [owner.slice(0, colon), owner.slice(colon + 1)];
+  if (user === '' || inOwner === '' || inOwner.includes(':')) {
+    r.error(m.get('socket_owner')!, `${at}.socket_owner`, `expected a user, or user:group, got "${owner}"`);
+  } else if (group !== null && group !== inOwner) {
+    r.error(m.get('socket_owner')!, `${at}.socket_owner`, `names group "${inOwner}" and socket_group names "${group}"; keep one`);
+  }
+  return { socket_owner: user || null, socket_group: inOwner || group };
 }
 
 /** `workers: N` for a fixed pool, or `min_workers`/`max_workers` for a dynamic one; not both. */

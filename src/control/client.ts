@@ -1,10 +1,10 @@
 // fcgictl's side of the control socket: finding it, calling a route, and turning
 // every failure into one line that says what to do.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { defaultControlDir } from '../config/paths.js';
+import { defaultControlDir, defaultControlSocket } from '../config/paths.js';
 import { FOLLOWER_BUFFER } from './wire.js';
 
 export class ControlError extends Error {
@@ -19,7 +19,7 @@ export class ControlError extends Error {
   }
 }
 
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_RUNNING: 3, DENIED: 4, UNKNOWN_POOL: 5 } as const;
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_RUNNING: 3, DENIED: 4, UNKNOWN_POOL: 5, DEGRADED: 6, POOL_FAILED: 7 } as const;
 
 export interface Located {
   path: string;
@@ -27,26 +27,53 @@ export interface Located {
   how: string;
 }
 
-/** -s PATH, then -c CONFIG, then $FCGID_CONTROL, then the only socket in the default directory. */
-export async function locate(opts: { socket?: string; config?: string }, env = process.env): Promise<Located> {
+/**
+ * -s PATH, then -c CONFIG, then $FCGID_CONTROL, then the only socket in the
+ * default directory. A default depends on the daemon's user, which fcgictl
+ * does not know: this user's is tried first, then root's (/run/fcgid), so that
+ * a member of control.group finds root's fcgid.
+ */
+export async function locate(opts: { socket?: string; config?: string }, env = process.env, uid = process.getuid?.() ?? 0): Promise<Located> {
   if (opts.socket) return { path: opts.socket, how: '-s' };
   if (opts.config) {
     // The YAML parser is loaded only when a config is named: fcgictl's start-up is most of its latency.
-    const { loadConfig } = await import('../config/load.js');
+    const { readControlSocket } = await import('../config/load.js');
+    let named: { socket: string; given: boolean };
     try {
-      return { path: loadConfig(opts.config).control.socket, how: `control.socket of ${opts.config}` };
+      named = readControlSocket(opts.config, { uid, env });
     } catch (err) {
       throw new ControlError(`cannot read ${opts.config}: ${(err as Error).message.split('\n')[0]}`, EXIT.USAGE);
     }
+    const how = `control.socket of ${opts.config}`;
+    if (named.given || uid === 0) return { path: named.socket, how };
+    const root = defaultControlSocket(opts.config, 0);
+    if (!isSocket(named.socket) && isSocket(root)) return { path: root, how: `root's default control socket for ${opts.config}` };
+    return { path: named.socket, how };
   }
   if (env.FCGID_CONTROL) return { path: env.FCGID_CONTROL, how: '$FCGID_CONTROL' };
-  const dir = defaultControlDir(undefined, env);
-  const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ctl')) : [];
-  if (found.length === 1) return { path: join(dir, found[0]!), how: `the only control socket in ${dir}` };
-  if (found.length === 0) {
-    throw new ControlError(`no fcgid control socket in ${dir}: is fcgid running? Otherwise name it with -s PATH or -c CONFIG`, EXIT.NOT_RUNNING);
+  const dirs = [defaultControlDir(uid, env), ...(uid === 0 ? [] : [defaultControlDir(0)])];
+  for (const dir of dirs) {
+    const found = controlSockets(dir);
+    if (found.length === 1) return { path: join(dir, found[0]!), how: `the only control socket in ${dir}` };
+    if (found.length > 1) throw new ControlError(`several fcgid control sockets in ${dir} (${found.join(', ')}); pick one with -s PATH or -c CONFIG`, EXIT.USAGE);
   }
-  throw new ControlError(`several fcgid control sockets in ${dir} (${found.join(', ')}); pick one with -s PATH or -c CONFIG`, EXIT.USAGE);
+  throw new ControlError(`no fcgid control socket in ${dirs.join(' or ')}: is fcgid running? Otherwise name it with -s PATH or -c CONFIG`, EXIT.NOT_RUNNING);
+}
+
+function controlSockets(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.ctl'));
+  } catch {
+    return [];
+  }
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 export class ControlClient {

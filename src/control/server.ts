@@ -73,7 +73,7 @@ export class ControlServer {
 
   async listen(): Promise<void> {
     const { path } = this.options;
-    await claimControlPath(path);
+    await claimControlPath(path, this.sup.config.file);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(path, () => {

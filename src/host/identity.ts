@@ -2,7 +2,7 @@
 // NSS sources (LDAP, systemd-userdb) work as they do for every other tool.
 
 import { execFileSync } from 'node:child_process';
-import type { PoolConfig } from '../config/types.js';
+import type { Config, PoolConfig } from '../config/types.js';
 
 function lookup(cmd: string, args: string[]): string | null {
   try {
@@ -26,6 +26,11 @@ export function resolveGroup(name: string): number | null {
   return gid === undefined ? null : Number(gid);
 }
 
+/** The one line for a user or group name that does not resolve. */
+export function noSuch(path: string, kind: 'user' | 'group', name: string): string {
+  return `${path}: no such ${kind} "${name}"; create it or ${path === 'control.group' ? 'remove the key' : 'fix the name'}`;
+}
+
 export type Ids = { uid: number | null; gid: number | null };
 
 /** Users or groups that do not exist, or that this process may not switch to. */
@@ -36,29 +41,57 @@ export class IdentityError extends Error {
 /** user/group names to ids; every problem at once (exit status 2 at start-up). */
 export function resolveIdentities(pools: readonly PoolConfig[]): Map<string, Ids> {
   const out = new Map<string, Ids>();
-  const root = process.getuid?.() === 0;
   const problems: string[] = [];
   for (const p of pools) {
-    let uid: number | null = null;
-    let gid: number | null = null;
-    if ((p.user !== null || p.group !== null) && !root) {
-      problems.push(
-        `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()}); remove user/group or start fcgid as root`,
-      );
-      continue;
-    }
-    if (p.user !== null) {
-      const u = resolveUser(p.user);
-      if (!u) problems.push(`pools.${p.name}.user: no such user "${p.user}"`);
-      else ({ uid, gid } = u);
-    }
-    if (p.group !== null) {
-      const g = resolveGroup(p.group);
-      if (g === null) problems.push(`pools.${p.name}.group: no such group "${p.group}"`);
-      else gid = g;
-    }
-    out.set(p.name, { uid, gid });
+    const ids = workerIds(p, process.getuid?.() === 0, problems);
+    if (ids) out.set(p.name, ids);
   }
   if (problems.length > 0) throw new IdentityError(problems.join('\n'));
   return out;
+}
+
+/** A pool's user and group as ids; null (and the problem pushed) when one does not resolve. */
+function workerIds(p: PoolConfig, root: boolean, problems: string[]): Ids | null {
+  let uid: number | null = null;
+  let gid: number | null = null;
+  if ((p.user !== null || p.group !== null) && !root) {
+    problems.push(
+      `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()}); remove user/group or start fcgid as root`,
+    );
+    return null;
+  }
+  const before = problems.length;
+  if (p.user !== null) {
+    const u = resolveUser(p.user);
+    if (!u) problems.push(noSuch(`pools.${p.name}.user`, 'user', p.user));
+    else ({ uid, gid } = u);
+  }
+  if (p.group !== null) {
+    const g = resolveGroup(p.group);
+    if (g === null) problems.push(noSuch(`pools.${p.name}.group`, 'group', p.group));
+    else gid = g;
+  }
+  return problems.length === before ? { uid, gid } : null;
+}
+
+/**
+ * Every user and group a config names that does not exist (workers' user and
+ * group, socket_owner, socket_group, control.group), and workers' users when
+ * fcgid would not run as root: all that `start` refuses, for `check` to say
+ * first. `asRoot`: judge as if fcgid ran as root (a check by another user).
+ */
+export function identityProblems(config: Config, asRoot = process.getuid?.() === 0): string[] {
+  const problems: string[] = [];
+  for (const p of config.pools) {
+    workerIds(p, asRoot, problems);
+    if (p.socket_owner !== null && resolveUser(p.socket_owner) === null) {
+      problems.push(noSuch(`pools.${p.name}.socket_owner`, 'user', p.socket_owner));
+    }
+    if (p.socket_group !== null && resolveGroup(p.socket_group) === null) {
+      problems.push(noSuch(`pools.${p.name}.socket_group`, 'group', p.socket_group));
+    }
+  }
+  const group = config.control.group;
+  if (group !== null && resolveGroup(group) === null) problems.push(noSuch('control.group', 'group', group));
+  return problems;
 }

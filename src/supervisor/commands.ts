@@ -83,7 +83,13 @@ export class Commands {
         if (!Number.isInteger(command.workers) || command.workers < 0 || command.workers > LIMITS.workers) {
           throw new CommandError('FCGID_BAD_REQUEST', `workers must be an integer from 0 to ${LIMITS.workers.toLocaleString('en-US')}, got ${command.workers}`);
         }
-        pools.get(command.pool);
+        const { min_workers: min, max_workers: max } = pools.get(command.pool).config;
+        if (max !== null && min !== null && (command.workers < min || command.workers > max)) {
+          throw new CommandError(
+            'FCGID_BAD_REQUEST',
+            `pool ${command.pool} is dynamic (min_workers ${min}, max_workers ${max}): scale it from ${min} to ${max}${command.workers < min ? `, or stop its workers with fcgictl stop ${command.pool}` : ', or raise max_workers in the config and reload'}`,
+          );
+        }
         return;
       case 'stop':
       case 'start':
@@ -130,19 +136,19 @@ export class Commands {
       case 'scale': {
         const pool = pools.get(command.pool);
         log.info({ pool: pool.name, from: pool.wanted, to: command.workers }, `pool ${pool.name}: scaling from ${pool.wanted} to ${command.workers} workers`);
-        pool.scale(command.workers);
+        pool.scale(command.workers, `scaled down to ${command.workers} worker${command.workers === 1 ? '' : 's'} (fcgictl scale)`);
         return { pool: pool.name, workers: command.workers } satisfies CommandResults['scale'];
       }
       case 'stop': {
         const pool = pools.get(command.pool);
         log.info({ pool: pool.name }, `pool ${pool.name}: stopping its workers (the socket stays open; connections wait in the backlog)`);
-        pool.stop();
+        pool.stop('the pool was stopped (fcgictl stop)');
         return { pool: pool.name, wanted: 0 } satisfies CommandResults['stop'];
       }
       case 'start': {
         const pool = pools.get(command.pool);
-        log.info({ pool: pool.name }, `pool ${pool.name}: starting ${pool.configured} workers`);
         pool.start();
+        log.info({ pool: pool.name }, `pool ${pool.name}: starting; ${pool.wanted} worker${pool.wanted === 1 ? '' : 's'} wanted`);
         return { pool: pool.name, wanted: pool.wanted } satisfies CommandResults['start'];
       }
       case 'reload':

@@ -3,6 +3,7 @@
 // that receive new entries as they come, each entry as one NDJSON line made
 // once for all of them.
 
+import type { Log, LogFn } from './log.js';
 import { Ring } from './output.js';
 
 export interface LogEntry {
@@ -57,4 +58,56 @@ export class Logbook {
 /** An entry as `GET /v1/logs` sends it: one JSON object and a newline. */
 export function entryLine(e: LogEntry): string {
   return JSON.stringify(e) + '\n';
+}
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * A log that also puts each of its entries about a pool (a `pool` field or
+ * binding) in the logbook, so that `fcgictl logs` shows a pool's start, its
+ * scale-ups and spare stops, watch restarts and commands beside its workers'
+ * exits. Debug entries stay out, and so does worker output (a `stream` field):
+ * that is booked where it is read.
+ */
+export class BookingLog implements Log {
+  readonly debug: LogFn;
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+
+  constructor(
+    private readonly inner: Log,
+    private readonly book: Logbook,
+    private readonly now: () => number,
+    private readonly bindings: Readonly<Record<string, unknown>> = {},
+  ) {
+    this.debug = inner.debug.bind(inner);
+    this.info = this.writer('info');
+    this.warn = this.writer('warn');
+    this.error = this.writer('error');
+  }
+
+  get level(): string {
+    return this.inner.level;
+  }
+
+  set level(level: string) {
+    this.inner.level = level;
+  }
+
+  child(bindings: Record<string, unknown>): Log {
+    return new BookingLog(this.inner.child(bindings), this.book, this.now, { ...this.bindings, ...bindings });
+  }
+
+  private writer(level: Exclude<Level, 'debug'>): LogFn {
+    return ((a: object | string, message?: string) => {
+      if (typeof a === 'string') this.inner[level](a);
+      else this.inner[level](a, message);
+      const fields = (typeof a === 'string' ? {} : a) as Record<string, unknown>;
+      const pool = fields.pool ?? this.bindings.pool;
+      if (typeof pool !== 'string' || 'stream' in fields) return;
+      const pid = fields.pid;
+      this.book.add({ time: new Date(this.now()).toISOString(), pool, level, msg: typeof a === 'string' ? a : (message ?? ''), ...(typeof pid === 'number' ? { pid } : {}) });
+    }) as LogFn;
+  }
 }

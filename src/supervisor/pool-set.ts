@@ -79,7 +79,7 @@ export class PoolSet {
     this.listeners.delete(name);
     this.retiring.set(name, { pool, listener });
     this.log.info({ pool: name }, `pool ${name}: removed from the config; stopping its workers, then closing ${formatAddress(pool.config.listen)}`);
-    pool.stop();
+    pool.stop('its pool was removed from the config');
   }
 
   isRetiring(name: string): boolean {

@@ -19,10 +19,14 @@ export interface RestartOptions {
 
 export interface RestartResult {
   pool: string;
-  /** Slots whose worker was replaced. */
+  /** Slots whose new worker counts as started. */
   replaced: number;
-  /** Slots whose replacement failed to start; their old worker kept serving. */
+  /** Slots whose new worker did not count as started (it died first, or went fatal). */
   failed: number[];
+  /** Of `failed`, the slots whose old worker keeps serving (a rolling replacement that failed). */
+  kept: number[];
+  /** The last stderr lines of the first new worker that failed. */
+  stderr_tail: string[];
 }
 
 /** A restart in progress: which slots are still to turn over, how many at once, and how it went so far. */
@@ -34,6 +38,12 @@ export interface Rollout {
   hard: 'draining' | 'starting' | null;
   replaced: number;
   readonly failed: number[];
+  readonly kept: number[];
+  /** Slots restarted in place (they were not serving): counted once they run, or once they fail. */
+  readonly inPlace: Set<number>;
+  /** The workers there when the restart began: any other is a new one. */
+  readonly before: ReadonlySet<number>;
+  tail: string[];
   readonly waiters: Array<(r: RestartResult) => void>;
 }
 
@@ -51,6 +61,8 @@ export class Pool {
   /** Desired: how many workers, and whether the pool is wanted up at all (stop keeps the count for start). */
   private count: number;
   private up = false;
+  /** Why workers past `wanted` go down, for their exit's log line: set by the last scale or stop. */
+  private downWhy = 'not restarting: it is wanted down';
   private readonly host: Host;
   private readonly observer: SlotObserver;
   /** null while the socket is away with the listen helper (src/host/listeners.ts, handOver): spawns wait. */
@@ -91,18 +103,24 @@ export class Pool {
 
   // --- what is wanted (the supervisor is the only caller) ---
 
-  scale(workers: number): void {
+  /** `why` ends the log line of each worker this stops (default: "scaled down to N workers"). */
+  scale(workers: number, why?: string): void {
+    if (workers < this.wanted) this.downWhy = why ?? `scaled down to ${workers} worker${workers === 1 ? '' : 's'}`;
     this.count = workers;
     this.up = true;
     this.reconcile();
   }
 
-  stop(): void {
+  /** `why` ends the log line of each worker this stops. */
+  stop(why = 'the pool is stopped'): void {
+    this.downWhy = why;
     this.up = false;
     this.reconcile();
   }
 
+  /** Up again at the count it had; a pool scaled to 0 comes back at its configured size. */
   start(): void {
+    if (this.count === 0) this.count = this.config.workers;
     this.send(EVENTS.reset);
     this.up = true;
     this.reconcile();
@@ -120,6 +138,10 @@ export class Pool {
         hard: options.hard ? 'draining' : null,
         replaced: 0,
         failed: [],
+        kept: [],
+        inPlace: new Set(),
+        before: new Set(this.allSlots().flatMap((s) => (s.pid === null ? [] : [s.pid]))),
+        tail: [],
         waiters: [...(this.rollout?.waiters ?? []), resolve],
       };
     });
@@ -204,10 +226,12 @@ export class Pool {
       // A worker whose replacement counts as started hands over: it is wanted down.
       const handingOver = next !== undefined && next.state === 'running';
       slot.want = i < target && !handingOver ? 'up' : 'down';
-      slot.handle(slot.want === 'up' ? EVENTS.start : EVENTS.stop);
+      if (slot.want === 'up') slot.handle(EVENTS.start);
+      else if (slot.pid !== null) slot.handle({ type: 'stop', why: handingOver ? 'its replacement has taken over' : draining ? 'hard restart: every worker stops, then all start again' : this.downWhy });
+      else slot.handle(EVENTS.stop);
       if (next && i >= target) {
         next.want = 'down';
-        next.handle(EVENTS.stop);
+        next.handle({ type: 'stop', why: this.downWhy });
         if (next.pid === null) this.replacements.delete(i);
       }
     });
@@ -216,7 +240,7 @@ export class Pool {
       const r = this.rollout!;
       r.hard = 'starting';
       r.due.clear();
-      r.replaced = Math.min(this.slots.length, this.wanted);
+      for (let i = 0; i < Math.min(this.slots.length, this.wanted); i++) r.inPlace.add(i);
       this.recycling.clear();
       this.reconcile();
       return;
@@ -246,11 +270,15 @@ export class Pool {
         // The new worker does not start (or its restart policy let it go at once):
         // keep the old one serving, and say so.
         next.want = 'down';
-        next.handle(EVENTS.stop);
+        next.handle({ type: 'stop', why: 'it did not start; the old worker keeps serving' });
         if (next.pid === null) {
           this.replacements.delete(i);
           this.recycling.delete(i);
-          if (!forRecycle) r?.failed.push(i);
+          if (!forRecycle && r) {
+            r.failed.push(i);
+            r.kept.push(i);
+            if (r.tail.length === 0) r.tail = next.tail.toArray();
+          }
           this.observer.log('error', { slot: old.label, tail: next.tail.toArray() }, `worker ${old.label}: its replacement failed to start; the old worker keeps serving`);
         }
       }
@@ -266,9 +294,12 @@ export class Pool {
           this.recycling.delete(i);
           continue;
         }
+        // A worker spawned since the restart began (a fatal slot the restart's
+        // reset let start) is already a new one: it is not stopped again.
+        const fresh = slot.pid !== null && !r.before.has(slot.pid);
         slot.handle(EVENTS.reset);
-        slot.handle(slot.pid !== null ? EVENTS.stop : EVENTS.start);
-        r.replaced++;
+        if (!fresh) slot.handle(slot.pid !== null ? { type: 'stop', why: 'restarted before it counted as started' } : EVENTS.start);
+        r.inPlace.add(i);
         continue;
       }
       const next = this.newSlot(i);
@@ -283,9 +314,22 @@ export class Pool {
     const r = this.rollout;
     if (!r || r.hard === 'draining' || this.replacements.size > 0) return;
     for (const i of r.due) if (i < this.wanted) return;
+    // A slot restarted in place has its verdict once it runs, or once it died
+    // early or went down for good; meanwhile (starting, stopping, a pause) it is pending.
+    for (const i of r.inPlace) {
+      const slot = this.slots[i];
+      if (slot !== undefined && i < this.wanted) {
+        if (slot.state === 'running') r.replaced++;
+        else if (slot.state === 'fatal' || slot.state === 'exited' || slot.failures > 0) {
+          r.failed.push(i);
+          if (r.tail.length === 0) r.tail = slot.tail.toArray();
+        } else return;
+      }
+      r.inPlace.delete(i);
+    }
     if (this.slots.slice(0, this.wanted).some((s) => s.state === 'starting' && s.failures === 0)) return;
     this.rollout = null;
-    const result: RestartResult = { pool: this.name, replaced: r.replaced, failed: [...r.failed] };
+    const result: RestartResult = { pool: this.name, replaced: r.replaced, failed: [...r.failed].sort((a, b) => a - b), kept: [...r.kept], stderr_tail: r.tail };
     for (const w of r.waiters) w(result);
   }
 

@@ -108,6 +108,21 @@ export function summarizeReload(plan: ReloadPlan): ReloadSummary {
   };
 }
 
+/** The summary in words, for the log line and `fcgictl reload`: "restarted app; scaled api 2 -> 4; unchanged: web". */
+export function reloadText(s: ReloadSummary): string {
+  const list = (label: string, names: string[]): string => (names.length ? `${label} ${names.join(', ')}` : '');
+  const parts = [
+    list('added', s.added),
+    list('removed', s.removed),
+    list('restarted', s.restarted),
+    list('moved to a new socket', s.relistened),
+    list('scaled', s.scaled.map((x) => `${x.pool} ${x.from} -> ${x.to}`)),
+    list('unchanged:', s.unchanged),
+    s.needs_daemon_restart.length ? `${s.needs_daemon_restart.join(', ')} take effect only when fcgid restarts` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join('; ') : 'no pools';
+}
+
 /** The summary as the log line carries it: scaled pools read "app 2->4". */
 export function reloadLogFields(summary: ReloadSummary): Record<string, string[]> {
   return {

@@ -12,7 +12,7 @@ import { CommandError } from './errors.js';
 import type { Log } from './log.js';
 import type { PoolSet } from './pool-set.js';
 import type { Ids, Listener, Port } from './port.js';
-import { planReload, reloadLogFields, summarizeReload, type ReloadSummary } from './reload-plan.js';
+import { planReload, reloadLogFields, reloadText, summarizeReload, type ReloadSummary } from './reload-plan.js';
 
 export interface ReloadContext {
   port: Port;
@@ -87,12 +87,13 @@ export async function reload(ctx: ReloadContext): Promise<ReloadSummary> {
         );
         restarts.push(pool.restart({ hard: true }));
       }
-      for (const { pool, to } of plan.scale) pools.get(pool).scale(to);
+      for (const { pool, to } of plan.scale) pools.get(pool).scale(to, `scaled down to ${to} worker${to === 1 ? '' : 's'} by a reload`);
       for (const p of plan.permissions) port.sockets.applyPermissions(pools.listener(p.name)!, p);
       if (plan.needsDaemonRestart.length > 0) {
         log.warn({ keys: plan.needsDaemonRestart }, `reload: ${plan.needsDaemonRestart.join(', ')} take effect only when fcgid restarts`);
       }
-      log.info({ plan: reloadLogFields(summarizeReload(plan)) }, `reloaded ${next.file}`);
+      const summary = summarizeReload(plan);
+      log.info({ plan: reloadLogFields(summary) }, `reloaded ${next.file}: ${reloadText(summary)}`);
       return restarts;
     });
     await ctx.syncWatchers();

@@ -57,10 +57,8 @@ export function slotObserver(pool: string, sinks: ReportSinks): SlotObserver {
   const book = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, extra: { worker?: number; pid?: number | null; stream?: 'stdout' | 'stderr' } = {}): void =>
     sinks.logbook.add({ time: new Date(sinks.host.now()).toISOString(), pool, level, msg, ...extra });
   return {
-    log: (level, fields, message) => {
-      log[level](fields, message);
-      if (level !== 'debug') book(level, message);
-    },
+    // `sinks.log` books what it logs about a pool (BookingLog).
+    log: (level, fields, message) => log[level](fields, message),
     line: (slot, stream, line) => {
       if (sinks.output) sinks.output.line(pool, slot.index, slot.pid, stream, line);
       else log.info({ worker: slot.index, pid: slot.pid, stream }, line);

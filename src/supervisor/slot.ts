@@ -48,7 +48,7 @@ export const FATAL_RETRY_FIRST_MS = 30_000;
 
 export type SlotEvent =
   | { type: 'start' } // wanted up
-  | { type: 'stop' } // wanted down, or to be replaced
+  | { type: 'stop'; why?: string } // wanted down, or to be replaced; `why` ends the log line of its exit ("scaled down to 2 workers")
   | { type: 'hung'; detail: string } // holds a request with no progress for idle_timeout
   | { type: 'recycle' } // being replaced for max_memory / max_lifetime: its stop reads 'recycled'
   | { type: 'reset' } // a restart or start clears a fatal slot and the restart policy's verdict
@@ -158,6 +158,8 @@ export class Slot {
   private proven = false;
   /** Why fcgid stopped this worker, recorded before the signal is sent (php-fpm marks its kills the same way). */
   private stopCause: 'hung' | 'recycled' | null = null;
+  /** Why the worker is wanted down, from the stop event: the end of its exit's log line. */
+  private stopWhy: string | null = null;
   /** The restart policy let the last worker go for good; a later start must not revive it (reset does). */
   private finished = false;
   /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
@@ -223,6 +225,7 @@ export class Slot {
     if (spec === null) return this.raise(EVENTS.nosocket);
     this.stopRequested = false;
     this.stopCause = null;
+    this.stopWhy = null;
     this.startedAt = this.host.now();
     const generation = ++this.generation;
     const pid = this.host.spawn(spec, {
@@ -256,7 +259,8 @@ export class Slot {
   }
 
   /** Only from cells guarded to have a process. */
-  private requestStop(): void {
+  private requestStop(why: string | null = null): void {
+    this.stopWhy = why;
     this.cancelTimer();
     this.stopRequested = true;
     this.host.killGroup(this.pid!, this.pool.stop_signal);
@@ -352,7 +356,8 @@ export class Slot {
 
   private stayDown(): void {
     const e = this.lastExit!;
-    this.observer.log('info', exitFields(this, e), `${this.exitText(e)}; ${e.reason === 'recycled' ? 'its replacement has taken over' : 'not restarting: it is wanted down'}`);
+    const why = e.reason === 'recycled' ? 'its replacement has taken over' : (this.stopWhy ?? 'not restarting: it is wanted down');
+    this.observer.log('info', exitFields(this, e), `${this.exitText(e)}; ${why}`);
   }
 
   private letGo(): void {
@@ -459,7 +464,7 @@ export class Slot {
     spawn: (s: Slot) => s.spawn(),
     waitForSocket: (s: Slot) => s.waitForSocket(),
     started: (s: Slot) => s.started(),
-    requestStop: (s: Slot) => s.requestStop(),
+    requestStop: (s: Slot, e: SlotEvent) => s.requestStop(e.type === 'stop' ? (e.why ?? null) : null),
     stopHung: (s: Slot, e: SlotEvent) => s.stopHung((e as Extract<SlotEvent, { type: 'hung' }>).detail),
     markRecycled: (s: Slot) => void (s.stopCause = 'recycled'),
     forceKill: (s: Slot) => s.forceKill(),

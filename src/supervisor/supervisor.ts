@@ -11,7 +11,7 @@ import { Commands } from './commands.js';
 import { StartError } from './errors.js';
 import type { Command, CommandResults, Event } from './events.js';
 import type { Log } from './log.js';
-import { Logbook } from './logbook.js';
+import { BookingLog, Logbook } from './logbook.js';
 import { ScanPolicies, mayAct, type Proposal } from './policies.js';
 import { PoolSet } from './pool-set.js';
 import type { Pool } from './pool.js';
@@ -66,11 +66,15 @@ export class Supervisor {
   /** `watch:` of each pool that has one, with the patterns it was made for. */
   private readonly watchers = new Map<string, { key: string; watcher: Promise<FileWatcher> }>();
 
+  private readonly log: Log;
+
   constructor(
     config: Config,
-    private readonly log: Log,
+    log: Log,
     private readonly port: Port,
   ) {
+    // Whatever is logged about a pool also goes to its logbook, for `fcgictl logs`.
+    log = this.log = new BookingLog(log, this.logbook, () => port.host.now());
     this.config = config;
     this.startedAt = port.host.now();
     this.stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -245,7 +249,6 @@ export class Supervisor {
       throw new StartError((err as Error).message);
     }
     const prepared = await this.port.sockets.prepare(this.config.pools);
-    // A stop meanwhile (SIGTERM while the sweep waited for leftovers): start nothing.
     if (this.stopping()) return;
     this.step({ type: 'launch', prepared, ids, pools: this.config.pools });
     const back: Array<Promise<void>> = [];
@@ -313,7 +316,7 @@ export class Supervisor {
     this.watchers.clear();
     this.log.info({ signal }, `${why}: stopping all workers (again to kill them at once)`);
     this.commands.refuseWaiting();
-    for (const pool of this.pools.all()) pool.stop();
+    for (const pool of this.pools.all()) pool.stop('fcgid is stopping');
   }
 
   private checkStopped(): void {
@@ -368,7 +371,7 @@ export class Supervisor {
       // A restart or a reload turns the pool over: its size is left alone meanwhile.
       if (pool.rollout !== null || this.commands.current?.kind === 'reload') return;
       this.log.info(p.fields, p.message);
-      return pool.scale(p.to);
+      return pool.scale(p.to, p.to < pool.wanted ? `a spare worker, idle past spare_idle_timeout (min_workers ${pool.config.min_workers})` : undefined);
     }
     const slot = p.slot.role === 'worker' ? pool.slots[p.slot.index] : pool.replacements.get(p.slot.index);
     if (!slot || slot.pid !== p.slot.pid) return;

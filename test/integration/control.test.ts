@@ -538,8 +538,7 @@ describe('fcgictl reload', () => {
 
   function reloaded(r: Ran): Record<string, unknown> {
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^reloaded: \{.*\}\n$/);
-    return JSON.parse(r.stdout.slice('reloaded: '.length)) as Record<string, unknown>;
+    return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
   beforeAll(async () => {
@@ -592,7 +591,7 @@ describe('fcgictl reload', () => {
   it('a pool added: its socket appears and serves; the other pools keep their pids', async () => {
     const before = await statusOf(ctl);
     configure({ extra: true });
-    const plan = reloaded(await ctlRun('reload'));
+    const plan = reloaded(await ctlRun('reload', '--json'));
     expect(plan).toMatchObject({ added: ['extra'], removed: [], restarted: [], scaled: [], unchanged: ['env', 'other'] });
     expect(statSync(sock('extra')).isSocket()).toBe(true);
     const served = await ctlRun('request', 'extra', '/');
@@ -608,7 +607,7 @@ describe('fcgictl reload', () => {
     const pids = await settled(ctl, 'extra', 1);
     const m = d.mark();
     configure();
-    const plan = reloaded(await ctlRun('reload'));
+    const plan = reloaded(await ctlRun('reload', '--json'));
     expect(plan).toMatchObject({ added: [], removed: ['extra'], unchanged: ['env', 'other'] });
     await d.waitForLog((l) => l.pool === 'extra' && /stopped and its socket closed/.test(l.msg), m);
     for (const pid of pids) expect(isRunning(pid)).toBe(false);
@@ -622,18 +621,20 @@ describe('fcgictl reload', () => {
     const [p0, p1] = await settled(ctl, 'env', 2);
     const other = await settled(ctl, 'other', 1);
     configure({ workers: 3 });
-    expect(reloaded(await ctlRun('reload'))).toMatchObject({ restarted: [], scaled: [{ pool: 'env', from: 2, to: 3 }], unchanged: ['other'] });
+    expect(reloaded(await ctlRun('reload', '--json'))).toMatchObject({ restarted: [], scaled: [{ pool: 'env', from: 2, to: 3 }], unchanged: ['other'] });
     const three = await settled(ctl, 'env', 3);
     expect(three.slice(0, 2)).toEqual([p0, p1]);
     expect([p0, p1]).not.toContain(three[2]);
 
     configure({ workers: 1 });
-    expect(reloaded(await ctlRun('reload'))).toMatchObject({ scaled: [{ pool: 'env', from: 3, to: 1 }] });
+    expect(reloaded(await ctlRun('reload', '--json'))).toMatchObject({ scaled: [{ pool: 'env', from: 3, to: 1 }] });
     expect(await settled(ctl, 'env', 1)).toEqual([p0]);
     await poll('the surplus workers to exit', () => !isRunning(p1!) && !isRunning(three[2]!));
     expect(await settled(ctl, 'other', 1)).toEqual(other);
     configure();
-    reloaded(await ctlRun('reload'));
+    const words = await ctlRun('reload');
+    expect(words.status, words.stderr).toBe(0);
+    expect(words.stdout).toBe('reloaded: scaled env 1 -> 2; unchanged: other\n');
     await settled(ctl, 'env', 2);
   });
 
@@ -642,7 +643,7 @@ describe('fcgictl reload', () => {
     const other = await settled(ctl, 'other', 1);
     configure({ greeting: 'bonjour' });
     // The reload returns once the rolling restart is done.
-    expect(reloaded(await ctlRun('reload'))).toMatchObject({ restarted: ['env'], scaled: [], unchanged: ['other'] });
+    expect(reloaded(await ctlRun('reload', '--json'))).toMatchObject({ restarted: ['env'], scaled: [], unchanged: ['other'] });
     const after = pidsOf(await statusOf(ctl), 'env');
     expect(after).toHaveLength(2);
     for (const pid of after) expect(before).not.toContain(pid);
@@ -773,10 +774,15 @@ describe('fcgictl scale, stop, start, signal, logs', () => {
     expect(pids).toContain(pidIn(body!));
   });
 
-  it('signal with a name that is not a signal: exit 1, nothing sent', async () => {
+  it('signal with a name that is not a signal: exit 2 (usage) before fcgid is asked; the control API itself answers 400', async () => {
+    const m = d.mark();
     const r = await ctlRun('signal', 'env', 'NOPE');
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^fcgictl: expected \{"signal": "SIGHUP"\}, got "NOPE"\n$/);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('no signal named "NOPE"; use a name such as HUP, USR1 or TERM');
+    const api = await controlHttp(ctl, 'POST', '/v1/pools/env/signal', JSON.stringify({ signal: 'NOPE' }));
+    expect(api.status).toBe(400);
+    expect(api.json.error?.message).toBe('expected {"signal": "SIGHUP"}, got "NOPE"');
+    expect(d.lines.slice(m).filter((l) => /sent SIG/.test(l.msg))).toEqual([]);
   });
 
   it('logs env -n 5: the last five entries, in the order --json gives them', async () => {

@@ -230,7 +230,7 @@ describe.skipIf(noPhp !== null)('a dynamic php-cgi pool (min_workers 1, max_work
     const spares = await poolWhen(ctl(), 'dyn', 'the spares gone', (p) => p.slots.length === 1);
     for (const line of d.lines.slice(m).filter((l) => typeof l.reason === 'string' && typeof l.uptime_ms === 'number')) {
       expect(line.reason).toBe('stopped by fcgid');
-      expect(line.msg).toMatch(/not restarting: it is wanted down$/);
+      expect(line.msg).toMatch(/; a spare worker, idle past spare_idle_timeout \(min_workers 1\)$/);
     }
     expect(spares.slots[0]!.pid).toBe(survivor);
 

@@ -230,7 +230,7 @@ describe('restart, scale, stop', () => {
     const done = s.sup.command({ kind: 'restart', pools: [] });
     await s.advance(1000);
     await s.exitKilled();
-    expect(await done).toEqual({ results: [{ pool: 'app', replaced: 2, failed: [] }] });
+    expect(await done).toEqual({ results: [{ pool: 'app', replaced: 2, failed: [], kept: [], stderr_tail: [] }] });
   });
 
   it('scale up and down through the loop; a count that makes no sense is refused at once', async () => {
@@ -275,7 +275,7 @@ describe('commands that overlap', () => {
     expect(s.host.spawnCount).toBe(4);
     await s.settle();
     expect(order).toEqual(['reload', 'restart']);
-    expect(await restart).toEqual({ results: [{ pool: 'app', replaced: 2, failed: [] }] });
+    expect(await restart).toEqual({ results: [{ pool: 'app', replaced: 2, failed: [], kept: [], stderr_tail: [] }] });
     expect(s.host.spawnCount).toBe(6);
     // The restart's workers got the reloaded env.
     expect(s.host.children.slice(-2).map((c) => c.spec.env.V)).toEqual(['2', '2']);
@@ -409,7 +409,7 @@ describe('found in review', () => {
     const s = await running([app({ workers: 3, start_secs: 0 })]);
     const done = s.sup.command({ kind: 'restart', pools: [], batch: 1 });
     await s.settle();
-    expect(await done).toEqual({ results: [{ pool: 'app', replaced: 3, failed: [] }] });
+    expect(await done).toEqual({ results: [{ pool: 'app', replaced: 3, failed: [], kept: [], stderr_tail: [] }] });
     expect(s.pids('app')).toEqual([103, 104, 105]);
   });
 
@@ -421,7 +421,7 @@ describe('found in review', () => {
     s.host.exit(101, 0); // the replacement recycles itself cleanly before taking over
     const scale = s.sup.command({ kind: 'scale', pool: 'app', workers: 1 });
     await s.settle();
-    expect(await restart).toEqual({ results: [{ pool: 'app', replaced: 0, failed: [0] }] });
+    expect(await restart).toEqual({ results: [{ pool: 'app', replaced: 0, failed: [0], kept: [0], stderr_tail: [] }] });
     expect(await scale).toEqual({ pool: 'app', workers: 1 });
     expect(s.pids('app')).toEqual([100]);
   });
@@ -455,11 +455,15 @@ describe('found in review', () => {
     await starting;
     await flush();
     expect(sup.pools.live.size).toBe(1);
-    expect(sup.state).toBe('running');
     // The reload ran after start-up: the workers, still within start_secs, restart in place onto the new env.
     for (const k of port.host.kills.splice(0)) port.host.exit(k.pid, null, k.signal);
     await flush();
     expect(port.host.children.slice(2).map((c) => c.spec.env.V)).toEqual(['2', '2']);
+    // The reload is done once they count as started.
+    expect(sup.state).toBe('reloading');
+    port.host.advance(1000);
+    await flush();
+    expect(sup.state).toBe('running');
   });
 
   it('regression: a reload during the hand-over left the daemon without its scan', async () => {
