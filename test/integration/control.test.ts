@@ -16,7 +16,8 @@ import { cgiParams } from '../../src/fastcgi/index.js';
 import type { DaemonStatus } from '../../src/control/wire.js';
 import { FCGICTL_BIN, fastcgiOnce, fcgictl, pidIn, poolOf, poolWhen, statusOf } from '../helpers/control.js';
 import { Fcgid, LEVEL, isRunning, phpPool, tearDown, writeConfig, type LogLine } from '../helpers/daemon.js';
-import { NGINX_HOST, startNginx } from '../helpers/nginx.js';
+import { startNginx } from '../helpers/nginx.js';
+import { underLoad } from '../helpers/load.js';
 import { Processes, Scratch, missingPeers, poll, run, type Ran, type Started } from '../helpers/peers.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/daemon/', import.meta.url));
@@ -191,68 +192,6 @@ function schemaProblems(doc: unknown): string[] {
 
 // ---------------------------------------------------------------------------
 // Load through nginx while something happens.
-
-interface Reply {
-  client: number;
-  status: number;
-  body: string;
-  /** The request went out on a kept-alive connection. */
-  reused: boolean;
-  error?: string;
-  end: number;
-}
-
-function get(agent: http.Agent, port: number, path: string, client: number): Promise<Reply> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: NGINX_HOST, port, path, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ client, status: res.statusCode ?? 0, body, reused: req.reusedSocket, end: Date.now() }));
-      res.on('error', (err) => resolve({ client, status: 0, body, reused: req.reusedSocket, error: err.message, end: Date.now() }));
-    });
-    req.on('error', (err) => resolve({ client, status: 0, body: '', reused: req.reusedSocket, error: err.message, end: Date.now() }));
-  });
-}
-
-/**
- * `clients` keep-alive HTTP clients, each sending one request after another,
- * from before `action` starts until it ends (at most `limitMs`). Each client has
- * answered at least once before `action` starts.
- */
-async function underLoad<T>(port: number, path: string, clients: number, action: () => Promise<T>, limitMs = 30_000) {
-  let done = false;
-  const deadline = Date.now() + limitMs;
-  const replies: Reply[] = [];
-  const firsts: Array<Promise<void>> = [];
-  const loops = Array.from({ length: clients }, (_, client) => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    let first!: () => void;
-    firsts.push(new Promise<void>((r) => (first = r)));
-    return (async () => {
-      try {
-        for (let i = 0; !done && Date.now() < deadline; i++) {
-          replies.push(await get(agent, port, `${path}c${client}/r${i}`, client));
-          first();
-        }
-      } finally {
-        first();
-        agent.destroy();
-      }
-    })();
-  });
-  await Promise.all(firsts);
-  const start = Date.now();
-  let result: T;
-  try {
-    result = await action();
-  } finally {
-    done = true;
-  }
-  const end = Date.now();
-  await Promise.all(loops);
-  return { result, replies, start, end };
-}
 
 /** The most slots of `pool` that were starting at the same time, from the daemon's slot-state lines after `from`. */
 function maxConcurrentStarts(lines: LogLine[], pool: string, from: number): number {
