@@ -50,6 +50,8 @@ export interface PoolConfig {
   start_retries: number;
   /** Milliseconds; 0 = never. A fatal slot is tried again after 30 s, doubling up to this. */
   fatal_retry: number;
+  /** freeze: a stop loses no request (SIGSTOP, kill once it holds no connection); signal: stop_signal, the program's own shutdown. */
+  stop_mode: StopMode;
   stop_signal: NodeJS.Signals;
   stop_timeout: number;
   restart: RestartPolicy;
@@ -95,6 +97,7 @@ export const POOL_DEFAULTS = {
   start_secs: 1000,
   start_retries: 5,
   fatal_retry: 300_000,
+  stop_mode: 'freeze',
   stop_signal: 'SIGTERM',
   stop_timeout: 10_000,
   restart: 'always',
@@ -105,6 +108,8 @@ export const POOL_DEFAULTS = {
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];
+export type StopMode = 'freeze' | 'signal';
+export const STOP_MODES: readonly StopMode[] = ['freeze', 'signal'];
 
 /**
  * Every number fcgid accepts has an upper bound (docs/configuration.md, "Limits"):

@@ -13,7 +13,7 @@
 // while it holds a connection itself.
 
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
-import { ProcAccessError, blockedIn, childPids, cpuAndRss, ioCounter, socketFds, socketInode, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -50,6 +50,70 @@ interface Kept extends ProcessReading {
   worker: WorkerReading | null;
 }
 
+/** The connections accepted from a listener (by its inode) that are still open, and how many wait to be accepted. */
+function listenerConnections(listener: number, unix: readonly SocketRow[], tcp: readonly SocketRow[]): { conns: Set<number>; queue: number | null } {
+  const conns = new Set<number>();
+  const path = unix.find((r) => r.inode === listener)?.path;
+  if (path !== undefined) {
+    // A connection not accepted yet is listed with the listener's path and inode 0.
+    let queue = 0;
+    for (const r of unix) {
+      if (r.path !== path || r.inode === listener) continue;
+      if (r.inode === 0) queue++;
+      else conns.add(r.inode);
+    }
+    return { conns, queue };
+  }
+  const l = tcp.find((r) => r.inode === listener);
+  if (!l) return { conns, queue: null };
+  const wildcard = l.host === '0.0.0.0' || l.host === '::';
+  for (const r of tcp) if (r.port === l.port && r.state !== '0A' && (wildcard || r.host === l.host)) conns.add(r.inode);
+  return { conns, queue: l.rxQueue ?? null };
+}
+
+/** A worker and the processes it forked, as deep and as wide as the scan follows them. */
+export function workerTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0, depth = [0]; i < tree.length && tree.length < TREE_SIZE; i++) {
+    if (depth[i]! >= TREE_DEPTH) continue;
+    for (const child of childPids(tree[i]!)) {
+      tree.push(child);
+      depth.push(depth[i]! + 1);
+    }
+  }
+  return tree.slice(0, TREE_SIZE);
+}
+
+/**
+ * Connections from the listener the daemon holds as `listenerFd` that the
+ * worker `pid` or the processes it forked hold open: a request being served,
+ * or a kept connection. Null when /proc cannot tell (another user's process
+ * without CAP_SYS_PTRACE, or the listener unknown).
+ */
+export function connectionsHeld(pid: number, listenerFd: number): number | null {
+  const listener = socketInode(listenerFd);
+  if (listener === null) return null;
+  const unix = unixRows();
+  const { conns } = listenerConnections(listener, unix, unix.some((r) => r.inode === listener) ? [] : tcpRows());
+  const held = new Set<number>();
+  try {
+    for (const p of workerTree(pid)) for (const inode of socketFds(p).values()) if (conns.has(inode)) held.add(inode);
+  } catch (err) {
+    if (err instanceof ProcAccessError) return null;
+    throw err;
+  }
+  return held.size;
+}
+
+/** True once the worker `pid` and every process it forked are stopped (SIGSTOP took effect), or gone. */
+export function treeStopped(pid: number): boolean {
+  // T: stopped by a signal; t: stopped by a tracer; Z, X: dead.
+  return workerTree(pid).every((p) => {
+    const state = statFields(p)?.[0];
+    return state === undefined || state === 'T' || state === 't' || state === 'Z' || state === 'X';
+  });
+}
+
 export class ProcObserver implements Observer {
   private readonly arch = process.arch;
   private cursor = 0;
@@ -70,27 +134,10 @@ export class ProcObserver implements Observer {
     for (const pool of pools) {
       const listener = pool.listener.fd === null ? null : socketInode(pool.listener.fd);
       if (listener === null) continue;
-      const conns = new Set<number>();
-      let queue: number | null = null;
       unix ??= unixRows();
-      const path = unix.find((r) => r.inode === listener)?.path;
-      if (path !== undefined) {
-        // A connection not accepted yet is listed with the listener's path and inode 0.
-        queue = 0;
-        for (const r of unix) {
-          if (r.path !== path || r.inode === listener) continue;
-          if (r.inode === 0) queue++;
-          else conns.add(r.inode);
-        }
-      } else {
-        tcp ??= tcpRows();
-        const l = tcp.find((r) => r.inode === listener);
-        if (l) {
-          queue = l.rxQueue ?? null;
-          const wildcard = l.host === '0.0.0.0' || l.host === '::';
-          for (const r of tcp) if (r.port === l.port && r.state !== '0A' && (wildcard || r.host === l.host)) conns.add(r.inode);
-        }
-      }
+      const isUnix = unix.some((r) => r.inode === listener);
+      if (!isUnix) tcp ??= tcpRows();
+      const { conns, queue } = listenerConnections(listener, unix, tcp ?? []);
       const workers = new Map<number, WorkerReading>();
       // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of
       // the listener has been found in some worker, the rest are idle.

@@ -5,6 +5,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
 import { LineSplitter } from '../supervisor/output.js';
+import { connectionsHeld, treeStopped, workerTree } from './observe.js';
 import { processStart } from './procnet.js';
 
 /** A pid fcgid could ever have started: a positive integer above init's (Linux's pid_max at most), not fcgid's own. */
@@ -113,4 +114,12 @@ export const realHost: Host = {
     }
   },
   processStart,
+  signalTree(pid: number, signal: NodeJS.Signals): void {
+    if (!signallable(pid)) return;
+    const tree = workerTree(pid);
+    realHost.killGroup(pid, signal);
+    for (const p of tree.slice(1)) realHost.kill(p, signal);
+  },
+  connectionsHeld,
+  treeStopped,
 };

@@ -227,6 +227,8 @@ async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise
     return true;
   };
   host.killGroup(r.pid, r.stop_signal);
+  // A worker its fcgid had frozen for a lossless stop handles the signal only once resumed.
+  host.killGroup(r.pid, 'SIGCONT');
   if (await wait(r.stop_timeout)) return;
   log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(r.stop_timeout)} after ${r.stop_signal}; sending SIGKILL`);
   host.killGroup(r.pid, 'SIGKILL');

@@ -49,6 +49,15 @@ export interface Processes {
   kill(pid: number, signal: NodeJS.Signals): void;
   /** The process's start time, which with its pid names it for good; null once it is gone. */
   processStart(pid: number): string | null;
+  /**
+   * Connections from the pool's listener (the daemon's descriptor `listenerFd`)
+   * that the worker `pid` or a process it forked holds open; null when /proc cannot tell.
+   */
+  connectionsHeld(pid: number, listenerFd: number): number | null;
+  /** The worker `pid` and every process it forked are stopped (SIGSTOP took effect), or gone. */
+  treeStopped(pid: number): boolean;
+  /** Signal the worker's process group and every process it forked, in its group or not (flup's forking server gives each child a group of its own). */
+  signalTree(pid: number, signal: NodeJS.Signals): void;
 }
 
 /** What the core, the slots and the pools need: a clock and processes. */

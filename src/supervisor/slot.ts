@@ -56,9 +56,10 @@ export type SlotEvent =
   | { type: 'started' } // start_secs elapsed (or at once, for a slot whose last worker proved the program)
   | { type: 'nosocket' } // the pool's socket is away with the listen helper: wait, counting no failure
   | { type: 'retry' } // backoff elapsed
-  | { type: 'kill' }; // stop_timeout elapsed
+  | { type: 'kill' } // stop_timeout elapsed
+  | { type: 'drain' }; // the next look at a worker being stopped without loss (stop_mode: freeze)
 export type SlotEventType = Exclude<SlotEvent['type'], 'exit'> | ExitKind;
-export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'hung', 'recycle', 'reset', 'started', 'nosocket', 'retry', 'kill', ...EXIT_KINDS];
+export const SLOT_EVENTS: readonly SlotEventType[] = ['start', 'stop', 'hung', 'recycle', 'reset', 'started', 'nosocket', 'retry', 'kill', 'drain', ...EXIT_KINDS];
 
 /** Why a worker's process ended, as operators read it in logs and status. */
 export type ExitReason = 'stopped by fcgid' | 'hung' | 'recycled' | 'exited early' | 'crashed' | 'exited' | 'spawn failed';
@@ -94,12 +95,22 @@ export const EVENTS = {
   nosocket: { type: 'nosocket' },
   retry: { type: 'retry' },
   kill: { type: 'kill' },
+  drain: { type: 'drain' },
 } as const satisfies Record<string, SlotEvent>;
 
 export const TAIL_LINES = 20;
 
 /** How often a slot looks again for its pool's socket while the listen helper has it. */
 export const SOCKET_WAIT_MS = 10;
+
+/**
+ * A lossless stop (stop_mode: freeze) looks again this soon after SIGSTOP to
+ * see it take effect, and, while the worker still serves, first after
+ * DRAIN_FIRST_MS, then twice as long each time up to DRAIN_MAX_MS.
+ */
+export const FREEZE_POLL_MS = 1;
+export const DRAIN_FIRST_MS = 2;
+export const DRAIN_MAX_MS = 20;
 
 /** A clean exit at least this long after the spawn is a recycle even before start_secs. */
 export const RECYCLE_FLOOR_MS = 50;
@@ -160,6 +171,10 @@ export class Slot {
   private stopCause: 'hung' | 'recycled' | null = null;
   /** Why the worker is wanted down, from the stop event: the end of its exit's log line. */
   private stopWhy: string | null = null;
+  /** A lossless stop in progress: the worker is frozen (SIGSTOP sent), when it falls back to stop_signal, the next wait. */
+  private frozen = false;
+  private drainUntil = 0;
+  private drainDelay = DRAIN_FIRST_MS;
   /** The restart policy let the last worker go for good; a later start must not revive it (reset does). */
   private finished = false;
   /** Counts spawns, so that the exit of an earlier process is never taken for the current one's. */
@@ -226,6 +241,7 @@ export class Slot {
     this.stopRequested = false;
     this.stopCause = null;
     this.stopWhy = null;
+    this.frozen = false;
     this.startedAt = this.host.now();
     const generation = ++this.generation;
     const pid = this.host.spawn(spec, {
@@ -258,13 +274,87 @@ export class Slot {
     this.killedInRow = 0;
   }
 
-  /** Only from cells guarded to have a process. */
+  /**
+   * Only from cells guarded to have a process. With stop_mode freeze (and a
+   * /proc that shows the worker's connections) the stop loses no request; a
+   * hung worker holds one for good and gets stop_signal at once.
+   */
   private requestStop(why: string | null = null): void {
     this.stopWhy = why;
     this.cancelTimer();
     this.stopRequested = true;
-    this.host.killGroup(this.pid!, this.pool.stop_signal);
+    if (this.pool.stop_mode === 'freeze' && this.stopCause !== 'hung') {
+      this.drainUntil = this.host.now() + this.pool.stop_timeout;
+      this.drainDelay = DRAIN_FIRST_MS;
+      if (this.drain()) return;
+    }
+    this.signalStop();
+  }
+
+  /** stop_signal (to a frozen worker too: it handles it once resumed), then SIGKILL after stop_timeout. */
+  private signalStop(): void {
+    const pid = this.pid!;
+    this.host.killGroup(pid, this.pool.stop_signal);
+    if (this.frozen) {
+      this.frozen = false;
+      this.host.signalTree(pid, 'SIGCONT');
+    }
     this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.observer.deliver(this, EVENTS.kill));
+  }
+
+  /**
+   * One step of a stop that loses no request, whatever the program does on a
+   * signal. A worker that holds no connection from the pool's listener is
+   * frozen (SIGSTOP); once it and its children are stopped, none of them can
+   * accept, and if they still hold none, SIGKILL ends a worker with nothing in
+   * flight (connections in the backlog go to the other workers). One that
+   * holds a connection (serving, or a kept connection) is left to run, or
+   * resumed, and looked at again. Past stop_timeout: stop_signal, as in
+   * stop_mode signal. False when /proc cannot tell what it holds (the caller
+   * falls back to stop_signal).
+   */
+  private drain(): boolean {
+    const pid = this.pid!;
+    const next = (ms: number): void => void (this.timer = this.host.setTimer(ms, () => this.observer.deliver(this, EVENTS.drain)));
+    if (this.host.now() >= this.drainUntil) {
+      this.observer.log(
+        'info',
+        { slot: this.label, pid },
+        `worker ${this.label} pid ${pid} still holds a connection ${fmtMs(this.pool.stop_timeout)} into its stop; sending ${this.pool.stop_signal} (SIGKILL after ${fmtMs(this.pool.stop_timeout)})`,
+      );
+      return this.signalStop(), true;
+    }
+    if (this.frozen && !this.host.treeStopped(pid)) {
+      // Again: a child forked after the last SIGSTOP went out is stopped too.
+      this.host.signalTree(pid, 'SIGSTOP');
+      return next(FREEZE_POLL_MS), true;
+    }
+    const socketFd = this.specFor(this)?.socketFd;
+    const held = socketFd === undefined ? null : this.host.connectionsHeld(pid, socketFd);
+    if (held === null) return false;
+    if (held === 0 && this.frozen) {
+      this.host.signalTree(pid, 'SIGKILL');
+      this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.observer.deliver(this, EVENTS.kill));
+      return true;
+    }
+    if (held === 0) {
+      this.frozen = true;
+      this.host.signalTree(pid, 'SIGSTOP');
+      return next(FREEZE_POLL_MS), true;
+    }
+    if (this.frozen) {
+      this.frozen = false;
+      this.host.signalTree(pid, 'SIGCONT');
+    }
+    next(this.drainDelay);
+    this.drainDelay = Math.min(this.drainDelay * 2, DRAIN_MAX_MS);
+    return true;
+  }
+
+  /** A later look at a lossless stop; one that can no longer tell falls back to stop_signal. */
+  private drainAgain(): void {
+    this.timer = null;
+    if (this.pid !== null && !this.drain()) this.signalStop();
   }
 
   /**
@@ -288,9 +378,9 @@ export class Slot {
     this.observer.log(
       'warn',
       { slot: this.label, pid: this.pid },
-      `worker ${this.label} pid ${this.pid} still alive ${fmtMs(this.pool.stop_timeout)} after ${this.pool.stop_signal}; sending SIGKILL to its process group`,
+      `worker ${this.label} pid ${this.pid} still alive ${fmtMs(this.pool.stop_timeout)} after ${this.pool.stop_signal}; sending SIGKILL to it and every process it forked`,
     );
-    this.host.killGroup(this.pid, 'SIGKILL');
+    this.host.signalTree(this.pid, 'SIGKILL');
   }
 
   private reset(): void {
@@ -468,6 +558,7 @@ export class Slot {
     stopHung: (s: Slot, e: SlotEvent) => s.stopHung((e as Extract<SlotEvent, { type: 'hung' }>).detail),
     markRecycled: (s: Slot) => void (s.stopCause = 'recycled'),
     forceKill: (s: Slot) => s.forceKill(),
+    drain: (s: Slot) => s.drainAgain(),
     reset: (s: Slot) => s.reset(),
     cancelTimer: (s: Slot) => s.cancelTimer(),
     backOff: (s: Slot) => s.backOff(),
@@ -571,6 +662,7 @@ function makeTable(a: Actions): Record<SlotState, Record<SlotEventType, Entry>> 
       ...NONE,
       reset: cell('stopping', a.reset),
       kill: cell('stopping', a.forceKill),
+      drain: cell('stopping', a.drain),
       'exit-down': land('exited', a.stayDown),
       'exit-replace': cell('starting', a.replace),
     },

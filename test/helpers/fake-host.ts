@@ -92,6 +92,27 @@ export class FakeHost implements Host {
 
   killGroup(pid: number, signal: NodeJS.Signals): void {
     this.kills.push({ pid, signal });
+    if (signal === 'SIGSTOP' && this.stopsAtOnce) this.stopped.add(pid);
+    if (signal === 'SIGCONT') this.stopped.delete(pid);
+  }
+
+  /** Connections each worker holds, as /proc would show them; a worker not here: /proc cannot tell (null). */
+  readonly held = new Map<number, number>();
+  /** Workers stopped by SIGSTOP. */
+  readonly stopped = new Set<number>();
+  /** SIGSTOP takes effect at once; false: the test adds the pid to `stopped` itself. */
+  stopsAtOnce = true;
+
+  signalTree(pid: number, signal: NodeJS.Signals): void {
+    this.killGroup(pid, signal);
+  }
+
+  connectionsHeld(pid: number): number | null {
+    return this.held.get(pid) ?? null;
+  }
+
+  treeStopped(pid: number): boolean {
+    return this.stopped.has(pid) || !this.children.some((c) => c.pid === pid && !c.exited);
   }
 
   /** Process groups that still have members after their leader exited (a master's orphaned children). */

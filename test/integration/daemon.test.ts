@@ -278,6 +278,8 @@ describe('workers that crash at boot or ignore SIGTERM', () => {
           listen: `unix:${scratch.path('stubborn.sock')}`,
           start_secs: '200ms',
           stop_timeout: '500ms',
+          // The program's own shutdown, which this one refuses (a lossless freeze would end it at once).
+          stop_mode: 'signal',
         },
       },
     });

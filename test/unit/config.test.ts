@@ -35,7 +35,7 @@ function configError(text: string): ConfigError {
 }
 
 const EXPECTED_POOL_KEYS =
-  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, fatal_retry, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
+  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, fatal_retry, stop_mode, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
 
 const WORKERS = 'expected an integer from 1 to 10,000';
 const DURATION = 'expected a duration such as 250ms, 30s, 5m, 1h or a number of seconds';
@@ -291,6 +291,7 @@ describe('defaults', () => {
           start_secs: 1000,
           start_retries: 5,
           fatal_retry: 300_000,
+          stop_mode: 'freeze',
           stop_signal: 'SIGTERM',
           stop_timeout: 10_000,
           restart: 'always',

@@ -100,7 +100,7 @@ const HANDLED: Record<SlotState, Partial<Record<SlotEventType, SlotState>>> = {
   },
   running: { stop: 'stopping', hung: 'stopping', recycle: 'running', reset: 'running', 'exit-down': 'exited', 'exit-replace': 'starting', 'exit-restart': 'starting', 'exit-done': 'exited' },
   backoff: { stop: 'exited', retry: 'starting', reset: 'backoff' },
-  stopping: { kill: 'stopping', reset: 'stopping', 'exit-down': 'exited', 'exit-replace': 'starting' },
+  stopping: { kill: 'stopping', drain: 'stopping', reset: 'stopping', 'exit-down': 'exited', 'exit-replace': 'starting' },
   fatal: { stop: 'fatal', reset: 'exited', retry: 'starting' },
 };
 
@@ -167,6 +167,10 @@ describe('TABLE', () => {
         break;
       case 'starting.stop':
       case 'running.stop':
+        expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGTERM' }]);
+        break;
+      case 'stopping.drain':
+        // The fake /proc cannot tell what the worker holds: the drain falls back to stop_signal.
         expect(host.kills.slice(before.kills)).toEqual([{ pid: before.pid, signal: 'SIGTERM' }]);
         break;
       case 'starting.hung':
@@ -537,7 +541,7 @@ describe('Slot', () => {
     expect(slot.state).toBe('stopping');
     expect(obs.logs.at(-1)).toMatchObject({
       level: 'warn',
-      message: 'worker app/0 pid 100 still alive 3.0s after SIGQUIT; sending SIGKILL to its process group',
+      message: 'worker app/0 pid 100 still alive 3.0s after SIGQUIT; sending SIGKILL to it and every process it forked',
     });
     host.exit(100, null, 'SIGKILL');
     expect(slot.state).toBe('exited');
@@ -786,5 +790,88 @@ describe('clean exits before start_secs (php-cgi recycling under load)', () => {
     host.advance(100);
     host.exit(slot.pid!, 1);
     expect(slot.state).toBe('backoff');
+  });
+});
+
+describe('a stop that loses no request (stop_mode: freeze)', () => {
+  /** A running worker that /proc shows holding `held` connections; then wanted down. */
+  function stopping(held: number, overrides: Partial<PoolConfig> = {}) {
+    const t = setup({ stop_timeout: 3000, ...overrides });
+    drive(t, 'running');
+    const pid = t.slot.pid!;
+    t.host.held.set(pid, held);
+    t.down();
+    return { ...t, pid };
+  }
+  const signals = (t: { host: FakeHost }): string[] => t.host.kills.map((k) => k.signal);
+
+  it('an idle worker is frozen, seen to hold nothing, and killed: no stop_signal, no wait', () => {
+    const t = stopping(0);
+    expect(signals(t)).toEqual(['SIGSTOP']);
+    t.host.advance(1);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGKILL']);
+    t.host.exit(t.pid, null, 'SIGKILL');
+    expect(t.slot.state).toBe('exited');
+    expect(t.slot.lastExit).toMatchObject({ reason: 'stopped by fcgid', signal: 'SIGKILL' });
+  });
+
+  it('a worker serving a request is left to finish it, then frozen and killed', () => {
+    const t = stopping(1);
+    expect(signals(t)).toEqual([]);
+    t.host.advance(50);
+    expect(signals(t)).toEqual([]); // still serving
+    t.host.held.set(t.pid, 0);
+    t.host.advance(20);
+    expect(signals(t)).toEqual(['SIGSTOP']);
+    t.host.advance(1);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGKILL']);
+  });
+
+  it('one that accepted a connection just before it froze is resumed, and stopped once it holds none', () => {
+    const t = stopping(0);
+    t.host.held.set(t.pid, 1); // accepted between the look and SIGSTOP
+    t.host.advance(1);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT']);
+    t.host.held.set(t.pid, 0);
+    t.host.advance(20);
+    t.host.advance(1);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT', 'SIGSTOP', 'SIGKILL']);
+  });
+
+  it('is killed only once SIGSTOP has taken effect on it and every process it forked', () => {
+    const t = stopping(0);
+    t.host.stopsAtOnce = false;
+    t.host.stopped.clear();
+    t.host.advance(5);
+    expect(signals(t).filter((s) => s === 'SIGKILL')).toEqual([]);
+    expect(signals(t).every((s) => s === 'SIGSTOP')).toBe(true); // sent again while not stopped
+    t.host.stopped.add(t.pid);
+    t.host.advance(1);
+    expect(signals(t).at(-1)).toBe('SIGKILL');
+  });
+
+  it('one that never stops holding a connection gets stop_signal after stop_timeout (resumed to handle it), then SIGKILL', () => {
+    const t = stopping(1, { stop_signal: 'SIGQUIT' });
+    t.host.advance(2999);
+    expect(signals(t)).toEqual([]);
+    t.host.advance(20);
+    expect(signals(t)).toEqual(['SIGQUIT']);
+    expect(t.obs.logs.at(-1)!.message).toBe('worker app/0 pid 100 still holds a connection 3.0s into its stop; sending SIGQUIT (SIGKILL after 3.0s)');
+    t.host.advance(3000);
+    expect(signals(t)).toEqual(['SIGQUIT', 'SIGKILL']);
+  });
+
+  it('where /proc cannot tell what it holds, and with stop_mode: signal, the stop is stop_signal at once', () => {
+    for (const t of [stopping(0, { stop_mode: 'signal' }), (() => { const t = setup(); drive(t, 'running'); t.down(); return t; })()]) {
+      expect(signals(t)).toEqual(['SIGTERM']);
+    }
+  });
+
+  it('a hung worker holds its request for good: stop_signal at once', () => {
+    const t = setup();
+    drive(t, 'running');
+    t.host.held.set(t.slot.pid!, 1);
+    t.slot.handle({ type: 'hung', detail: 'no progress' });
+    expect(signals(t)).toEqual(['SIGTERM']);
   });
 });
