@@ -13,12 +13,21 @@
 // while it holds a connection itself.
 
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
-import { ProcAccessError, blockedIn, childPids, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, threadsBlockedIn, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
   x64: new Set([0, 19, 45, 47]),
   arm64: new Set([63, 65, 207, 212]),
+};
+/**
+ * select, pselect6: the first argument is the highest descriptor waited on,
+ * plus one. A thread that waits on one connection (flup's threads wait for a
+ * request this way) shows that connection's descriptor + 1.
+ */
+const SELECTS: Record<string, ReadonlySet<number>> = {
+  x64: new Set([23, 270]),
+  arm64: new Set([72]),
 };
 /** epoll_wait, epoll_pwait(2): an event loop (Node, Python asyncio) waiting for anything; alive, not hung. */
 const EVENT_LOOP_WAITS: Record<string, ReadonlySet<number>> = {
@@ -213,9 +222,18 @@ export class ProcObserver implements Observer {
     let reading = false;
     let eventLoop = false;
     if (held.length > 0) {
+      const reads = READS[this.arch];
       const sys = blockedIn(pid);
-      reading = sys !== null && (READS[this.arch]?.has(sys.nr) ?? false) && held.includes(sys.arg0);
+      reading = sys !== null && (reads?.has(sys.nr) ?? false) && held.includes(sys.arg0);
       eventLoop = sys !== null && (EVENT_LOOP_WAITS[this.arch]?.has(sys.nr) ?? false);
+      if (!reading && !eventLoop && reads) {
+        // A threaded server (flup, uWSGI with threads) reads its connections in
+        // threads other than the main one: waiting when each held connection is
+        // read by some thread (a kept connection, a client that sent nothing yet).
+        const selects = SELECTS[this.arch];
+        const read = new Set(threadsBlockedIn(pid).flatMap((s) => (reads.has(s.nr) ? [s.arg0] : selects?.has(s.nr) ? [s.arg0 - 1] : [])));
+        reading = held.every((fd) => read.has(fd));
+      }
     }
     let k = this.kept.get(pid);
     if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null }));

@@ -167,15 +167,26 @@ export function ioCounter(pid: number): number | null {
   }
 }
 
-/** The system call a process is blocked in and its first argument, from /proc/<pid>/syscall; null when running or unknown. */
-export function blockedIn(pid: number): { nr: number; arg0: number } | null {
+/** The system call a process (its main thread) is blocked in and its first argument, from /proc/<pid>/syscall; null when running or unknown. */
+export function blockedIn(pid: number, file = `/proc/${pid}/syscall`): { nr: number; arg0: number } | null {
   try {
-    const f = readFileSync(`/proc/${pid}/syscall`, 'utf8').trim().split(' ');
+    const f = readFileSync(file, 'utf8').trim().split(' ');
     if (f[0] === 'running' || f.length < 2) return null;
     return { nr: Number(f[0]), arg0: Number(f[1]) };
   } catch {
     return null;
   }
+}
+
+/** What every thread of a process is blocked in (/proc/<pid>/task/<tid>/syscall); threads that run are left out. */
+export function threadsBlockedIn(pid: number): Array<{ nr: number; arg0: number }> {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  return tids.flatMap((tid) => blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`) ?? []);
 }
 
 /**
