@@ -13,7 +13,7 @@
 // while it holds a connection itself.
 
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
-import { ProcAccessError, blockedIn, childPids, threadsBlockedIn, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -28,6 +28,11 @@ const READS: Record<string, ReadonlySet<number>> = {
 const SELECTS: Record<string, ReadonlySet<number>> = {
   x64: new Set([23, 270]),
   arm64: new Set([72]),
+};
+/** poll, ppoll, accept, accept4: a thread waiting for connections or events, whose wake-ups on a timeout are not progress of a request. */
+const WAITS: Record<string, ReadonlySet<number>> = {
+  x64: new Set([7, 271, 43, 288]),
+  arm64: new Set([73, 202, 242]),
 };
 /** epoll_wait, epoll_pwait(2): an event loop (Node, Python asyncio) waiting for anything; alive, not hung. */
 const EVENT_LOOP_WAITS: Record<string, ReadonlySet<number>> = {
@@ -221,18 +226,29 @@ export class ProcObserver implements Observer {
     }
     let reading = false;
     let eventLoop = false;
+    let wakeups = 0;
     if (held.length > 0) {
       const reads = READS[this.arch];
       const sys = blockedIn(pid);
       reading = sys !== null && (reads?.has(sys.nr) ?? false) && held.includes(sys.arg0);
       eventLoop = sys !== null && (EVENT_LOOP_WAITS[this.arch]?.has(sys.nr) ?? false);
-      if (!reading && !eventLoop && reads) {
-        // A threaded server (flup, uWSGI with threads) reads its connections in
-        // threads other than the main one: waiting when each held connection is
-        // read by some thread (a kept connection, a client that sent nothing yet).
+      if (!eventLoop) {
         const selects = SELECTS[this.arch];
-        const read = new Set(threadsBlockedIn(pid).flatMap((s) => (reads.has(s.nr) ? [s.arg0] : selects?.has(s.nr) ? [s.arg0 - 1] : [])));
-        reading = held.every((fd) => read.has(fd));
+        const waits = WAITS[this.arch];
+        const read = new Set<number>();
+        for (const t of threads(pid)) {
+          // A threaded server (flup, uWSGI with threads) reads its connections in
+          // threads other than the main one: waiting when each held connection is
+          // read by some thread (a kept connection, a client that sent nothing yet).
+          if (t.sys && reads?.has(t.sys.nr)) read.add(t.sys.arg0);
+          else if (t.sys && selects?.has(t.sys.nr)) read.add(t.sys.arg0 - 1);
+          // Progress that /proc/<pid>/io misses (send() and recv() do not count
+          // there, flup streams with send()): a thread that went to sleep or
+          // blocked of its own accord since the last scan did something. Threads
+          // waiting for connections (a main loop's select with a timeout) do not count.
+          if (!(t.sys && (selects?.has(t.sys.nr) || waits?.has(t.sys.nr)))) wakeups += t.wakeups;
+        }
+        reading ||= held.every((fd) => read.has(fd));
       }
     }
     let k = this.kept.get(pid);
@@ -242,7 +258,8 @@ export class ProcObserver implements Observer {
     k.reading = reading;
     k.eventLoop = eventLoop;
     // Progress matters only while a request is held; an idle worker's counters are not read.
-    k.io = held.length > 0 ? ioCounter(pid) : null;
+    const io = held.length > 0 ? ioCounter(pid) : null;
+    k.io = io === null ? null : io + wakeups;
     // Read again this scan, or not at all (readResources).
     k.rss = null;
     k.cpuMs = null;

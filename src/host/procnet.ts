@@ -178,15 +178,33 @@ export function blockedIn(pid: number, file = `/proc/${pid}/syscall`): { nr: num
   }
 }
 
-/** What every thread of a process is blocked in (/proc/<pid>/task/<tid>/syscall); threads that run are left out. */
-export function threadsBlockedIn(pid: number): Array<{ nr: number; arg0: number }> {
+export interface ThreadReading {
+  /** The system call it is blocked in; null while it runs. */
+  sys: { nr: number; arg0: number } | null;
+  /** Times it gave up the CPU of its own accord so far (it slept, waited or did blocking I/O), from voluntary_ctxt_switches. */
+  wakeups: number;
+}
+
+/** Every thread of a process: /proc/<pid>/task/<tid>/syscall and status. Empty when the process is gone. */
+export function threads(pid: number): ThreadReading[] {
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return [];
   }
-  return tids.flatMap((tid) => blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`) ?? []);
+  const out: ThreadReading[] = [];
+  for (const tid of tids) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    out.push({ sys: blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`), wakeups });
+  }
+  return out;
 }
 
 /**

@@ -60,6 +60,14 @@ describe.skipIf(missing)('flup threaded and idle_timeout', () => {
     expect(hung(m)).toBe(false);
   });
 
+  it('regression: a route that streams a chunk every 0.3 s was stopped as hung (flup writes with send(), which /proc/<pid>/io does not count); now it streams to the end', async () => {
+    const m = d.mark();
+    const r = await nginxGet(port, '/stream?n=12');
+    expect(r.status).toBe(200);
+    expect(r.body.split('\n').filter(Boolean)).toHaveLength(12);
+    expect(hung(m)).toBe(false);
+  });
+
   it('a handler that sleeps is still hung: stopped and replaced', async () => {
     const m = d.mark();
     const [pid] = d.runningPids('app');
