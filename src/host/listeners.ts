@@ -12,7 +12,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { chmodSync, chownSync, closeSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
@@ -36,6 +36,8 @@ export interface Listener {
   handle: Handle | null;
   /** fcgid created it, so fcgid removes its file at the end; false for systemd's sockets. */
   owned: boolean;
+  /** The socket file fcgid created (device and inode): removed at the end only if the path still names it, not a file someone put there since. */
+  file?: { dev: number; ino: number } | null;
   /** Closed while away with the helper: the helper is killed, and a handle that comes back anyway is closed. */
   closed?: boolean;
   /** The helper that has the socket meanwhile. */
@@ -98,7 +100,7 @@ export function listenHere(targets: readonly ListenTarget[]): Listener[] {
       throw new ListenError(`cannot listen on ${formatAddress(a)}: ${code}${listenHint(code)}`);
     }
     const h = handle as Handle;
-    out.push({ address: a, fd: h.fd, handle: h, owned: true });
+    out.push({ address: a, fd: h.fd, handle: h, owned: true, file: fileId(a) });
   }
   return out;
 }
@@ -170,7 +172,7 @@ export async function openListeners(targets: ListenTarget[]): Promise<Listener[]
   const results = await Promise.allSettled(
     targets.map(async (t): Promise<Listener> => {
       const handle = await runHelper({ ...netOptions(t.address), backlog: t.backlog }, formatAddress(t.address), null);
-      return { address: t.address, fd: handle.fd, handle, owned: true };
+      return { address: t.address, fd: handle.fd, handle, owned: true, file: fileId(t.address) };
     }),
   );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -264,11 +266,24 @@ export function closeListener(l: Listener): void {
     }
   }
   if (l.owned && l.address.kind === 'unix') {
+    const now = fileId(l.address);
+    if (now === null || (l.file && (now.dev !== l.file.dev || now.ino !== l.file.ino))) return;
     try {
       unlinkSync(l.address.path);
     } catch {
       // already gone
     }
+  }
+}
+
+/** The device and inode of a unix socket's file; null for other addresses or when there is none. */
+function fileId(a: Address): { dev: number; ino: number } | null {
+  if (a.kind !== 'unix') return null;
+  try {
+    const st = statSync(a.path);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return null;
   }
 }
 

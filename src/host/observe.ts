@@ -64,25 +64,39 @@ interface Kept extends ProcessReading {
   worker: WorkerReading | null;
 }
 
-/** The connections accepted from a listener (by its inode) that are still open, and how many wait to be accepted. */
-function listenerConnections(listener: number, unix: readonly SocketRow[], tcp: readonly SocketRow[]): { conns: Set<number>; queue: number | null } {
+/**
+ * The connections accepted from a listener (by its inode) that are still open,
+ * how many wait to be accepted, and other sockets listening at its path (a
+ * worker that unlinked it and bound its own there).
+ */
+function listenerConnections(listener: number, unix: readonly SocketRow[], tcp: readonly SocketRow[]): { conns: Set<number>; queue: number | null; foreign: Set<number> } {
   const conns = new Set<number>();
+  const foreign = new Set<number>();
   const path = unix.find((r) => r.inode === listener)?.path;
   if (path !== undefined) {
     // A connection not accepted yet is listed with the listener's path and inode 0.
     let queue = 0;
     for (const r of unix) {
       if (r.path !== path || r.inode === listener) continue;
-      if (r.inode === 0) queue++;
+      if (r.listening) foreign.add(r.inode);
+      else if (r.inode === 0) queue++;
       else conns.add(r.inode);
     }
-    return { conns, queue };
+    return { conns, queue, foreign };
   }
   const l = tcp.find((r) => r.inode === listener);
-  if (!l) return { conns, queue: null };
+  if (!l) return { conns, queue: null, foreign };
   const wildcard = l.host === '0.0.0.0' || l.host === '::';
   for (const r of tcp) if (r.port === l.port && r.state !== '0A' && (wildcard || r.host === l.host)) conns.add(r.inode);
-  return { conns, queue: l.rxQueue ?? null };
+  return { conns, queue: l.rxQueue ?? null, foreign };
+}
+
+function socketFdsOrNone(pid: number): Map<number, number> {
+  try {
+    return socketFds(pid);
+  } catch {
+    return new Map();
+  }
 }
 
 /** A worker and the processes it forked, as deep and as wide as the scan follows them. */
@@ -151,7 +165,7 @@ export class ProcObserver implements Observer {
       unix ??= unixRows();
       const isUnix = unix.some((r) => r.inode === listener);
       if (!isUnix) tcp ??= tcpRows();
-      const { conns, queue } = listenerConnections(listener, unix, tcp ?? []);
+      const { conns, queue, foreign } = listenerConnections(listener, unix, tcp ?? []);
       const workers = new Map<number, WorkerReading>();
       // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of
       // the listener has been found in some worker, the rest are idle.
@@ -170,7 +184,9 @@ export class ProcObserver implements Observer {
           blind++;
         }
       }
-      out.set(pool.name, { queue, workers, blind });
+      // Rare: only when something else listens at the pool's path.
+      const hijackers = foreign.size === 0 ? [] : pool.pids.filter((pid) => workerTree(pid).some((p) => [...socketFdsOrNone(p).values()].some((i) => foreign.has(i))));
+      out.set(pool.name, { queue, workers, blind, hijackers });
     }
     this.readResources(now, idle);
     for (const [pid, k] of this.kept) if (k.scan !== scan) this.kept.delete(pid);

@@ -96,6 +96,8 @@ export interface SocketRow {
   port?: number;
   /** tcp state (0A = LISTEN) or unix state (01 = unconnected/listening, 03 = connected). */
   state: string;
+  /** unix only: listen() was called on it. */
+  listening?: boolean;
   /** tcp only: for a LISTEN row, the accept queue length. */
   rxQueue?: number;
 }
@@ -104,7 +106,7 @@ export function unixRows(text = readOrEmpty('/proc/net/unix')): SocketRow[] {
   const out: SocketRow[] = [];
   for (const line of text.split('\n').slice(1)) {
     const m = UNIX_ROW.exec(line);
-    if (m) out.push({ inode: Number(m[2]), path: m[3]!, state: m[1]! });
+    if (m) out.push({ inode: Number(m[3]), path: m[4]!, state: m[2]!, listening: (parseInt(m[1]!, 16) & SO_ACCEPTCON) !== 0 });
   }
   return out;
 }
@@ -114,7 +116,9 @@ export function unixRows(text = readOrEmpty('/proc/net/unix')): SocketRow[] {
  * verbatim (unix_seq_show in net/unix/af_unix.c), so a path keeps its runs of
  * spaces. Abstract names ('@…') and unbound sockets are left out.
  */
-const UNIX_ROW = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s+(\d+) (\/.*)$/;
+const UNIX_ROW = /^\s*\S+:\s+\S+\s+\S+\s+(\S+)\s+\S+\s+(\S+)\s+(\d+) (\/.*)$/;
+/** The Flags bit of a socket that listen() was called on. */
+const SO_ACCEPTCON = 0x10000;
 
 export function tcpRows(v4 = readOrEmpty('/proc/net/tcp'), v6 = readOrEmpty('/proc/net/tcp6')): SocketRow[] {
   const out: SocketRow[] = [];

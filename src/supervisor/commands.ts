@@ -6,6 +6,7 @@
 // reload.ts and reload-plan.ts.
 
 import { LIMITS } from '../config/types.js';
+import { formatAddress } from '../fastcgi/address.js';
 import { CommandError } from './errors.js';
 import type { Command, CommandResults, Reply } from './events.js';
 import type { Log } from './log.js';
@@ -147,9 +148,23 @@ export class Commands {
       }
       case 'start': {
         const pool = pools.get(command.pool);
-        pool.start();
-        log.info({ pool: pool.name }, `pool ${pool.name}: starting; ${pool.wanted} worker${pool.wanted === 1 ? '' : 's'} wanted`);
-        return { pool: pool.name, wanted: pool.wanted } satisfies CommandResults['start'];
+        const begin = (): CommandResults['start'] => {
+          pool.start();
+          log.info({ pool: pool.name }, `pool ${pool.name}: starting; ${pool.wanted} worker${pool.wanted === 1 ? '' : 's'} wanted`);
+          return { pool: pool.name, wanted: pool.wanted };
+        };
+        if (pool.failure === null || pool.config.listen.kind !== 'unix') return begin();
+        // A worker took the pool's path (Supervisor.hijacked): a new socket there first.
+        const { port, resume } = this.ctx.reloadContext();
+        return port.sockets.open([pool.config]).then((opened) =>
+          resume(() => {
+            const listener = opened.get(pool.name)!;
+            port.sockets.close(pools.move(pool.name, listener));
+            pool.adopt(pool.config, listener.fd);
+            log.info({ pool: pool.name }, `pool ${pool.name}: a new socket at ${formatAddress(pool.config.listen)}`);
+            return begin();
+          }),
+        );
       }
       case 'reload':
         return reload(this.ctx.reloadContext());

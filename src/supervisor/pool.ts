@@ -61,6 +61,8 @@ export class Pool {
   /** Desired: how many workers, and whether the pool is wanted up at all (stop keeps the count for start). */
   private count: number;
   private up = false;
+  /** Why fcgid stopped the pool as failed (a worker listening at the pool's path itself); null otherwise. `start` clears it. */
+  failure: string | null = null;
   /** Why workers past `wanted` go down, for their exit's log line: set by the last scale or stop. */
   private downWhy = 'not restarting: it is wanted down';
   private readonly host: Host;
@@ -118,8 +120,15 @@ export class Pool {
     this.reconcile();
   }
 
+  /** Stop every worker and show the pool failed until the next start. */
+  fail(why: string): void {
+    this.failure = why;
+    this.stop(`the pool failed: ${why}`);
+  }
+
   /** Up again at the count it had; a pool scaled to 0 comes back at its configured size. */
   start(): void {
+    this.failure = null;
     if (this.count === 0) this.count = this.config.workers;
     this.send(EVENTS.reset);
     this.up = true;
@@ -346,6 +355,7 @@ export class Pool {
   }
 
   get state(): PoolState {
+    if (this.failure !== null) return 'failed';
     if (this.wanted === 0) return this.quiescent ? 'stopped' : 'stopping';
     const up = this.slots.slice(0, this.wanted);
     if (up.length > 0 && up.every((s) => s.state === 'fatal')) return 'failed';

@@ -140,6 +140,8 @@ export interface PoolReading {
   workers: Map<number, WorkerReading>;
   /** Workers whose /proc this process may not read (another user, no CAP_SYS_PTRACE). */
   blind: number;
+  /** Workers (or a process they forked) listening at the pool's unix path themselves, on a socket of their own. */
+  hijackers: number[];
 }
 
 export interface Observer {

@@ -41,6 +41,8 @@ export interface PoolActivity {
   workers: Map<number, WorkerActivity>;
   /** Workers whose /proc fcgid may not read: their activity is unknown. */
   blind: number;
+  /** Workers listening at the pool's path on a socket of their own (PoolReading.hijackers). */
+  hijackers: number[];
 }
 
 /** The processes that serve requests: a master's children, or the worker itself. */
@@ -87,7 +89,7 @@ export class Scoreboard {
         const processes = w.servers.map((r): ProcessActivity => (r.pid === pid ? { pid, ...own } : { pid: r.pid, ...this.track(r, now, scan) }));
         workers.set(pid, processes.length === 0 ? own : summarize(own, processes));
       }
-      out.set(name, { queue: pool.queue, workers, blind: pool.blind });
+      out.set(name, { queue: pool.queue, workers, blind: pool.blind, hijackers: pool.hijackers });
     }
     for (const [pid, t] of this.tracked) if (t.scan !== scan) this.tracked.delete(pid);
     return out;

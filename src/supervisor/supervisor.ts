@@ -6,7 +6,7 @@
 // (port.ts), so all of this runs on a fake host in tests.
 
 import type { Config, PoolConfig } from '../config/types.js';
-import type { Address } from '../fastcgi/address.js';
+import { formatAddress, type Address } from '../fastcgi/address.js';
 import { Commands } from './commands.js';
 import { StartError } from './errors.js';
 import type { Command, CommandResults, Event } from './events.js';
@@ -343,6 +343,7 @@ export class Supervisor {
     });
     this.activity = this.scoreboard.update(now, this.port.observer.observe(probes));
     this.scannedAt = now;
+    for (const [name, seen] of this.activity) if (seen.hijackers.length > 0) this.hijacked(name, seen.hijackers);
     for (const [name, seen] of this.activity) {
       if (seen.blind === 0 || this.warnedBlind) continue;
       this.warnedBlind = true;
@@ -361,6 +362,22 @@ export class Supervisor {
       const pool = this.pools.live.get(view.name)!;
       for (const p of this.policies.propose(view, now)) this.decide(pool, p);
     }
+  }
+
+  /**
+   * A worker listens at the pool's path on a socket of its own (flup's
+   * bindAddress, php-cgi -b): it took the path from fcgid's socket, the web
+   * server reaches only it, and the next one would do the same. The pool stops
+   * as failed; `fcgictl start` gives it a new socket at its path.
+   */
+  private hijacked(name: string, pids: number[]): void {
+    const pool = this.pools.live.get(name);
+    if (!pool || pool.failure !== null) return;
+    const slot = pool.allSlots().find((s) => s.pid !== null && pids.includes(s.pid));
+    const why = `worker ${slot?.label ?? name} pid ${pids[0]} listens at ${formatAddress(pool.config.listen)} on a socket of its own instead of the one fcgid hands it on fd ${pool.config.socket_fd} (flup's bindAddress, php-cgi -b, spawn-fcgi in the command), so the web server reaches only that worker`;
+    this.log.error({ pool: name, pids }, `pool ${name}: ${why}; stopping the pool. Remove that option from the command (flup: WSGIServer(app) with no bindAddress), then fcgictl start ${name}`);
+    pool.fail(why);
+    this.dirty.add(name);
   }
 
   /** A policy's proposal, acted on unless the worker moved on or a command owns the pool's size. */

@@ -374,7 +374,7 @@ export class FakeObserver implements Observer {
     for (const p of pools) {
       const given = this.readings.get(p.name);
       const workers = new Map(p.pids.map((pid) => [pid, given?.workers.get(pid) ?? { own: { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: 1 << 20, cpuMs: 0 }, servers: null }]));
-      out.set(p.name, { queue: given?.queue ?? 0, workers, blind: given?.blind ?? 0 });
+      out.set(p.name, { queue: given?.queue ?? 0, workers, blind: given?.blind ?? 0, hijackers: given?.hijackers ?? [] });
     }
     return out;
   }

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { poolWhen } from '../helpers/control.js';
+import { fcgictl, poolWhen } from '../helpers/control.js';
 import { Fcgid, tearDown, writeConfig } from '../helpers/daemon.js';
 import { nginxGet, startNginx } from '../helpers/nginx.js';
 import { Processes, Scratch, missingFiles, missingFlask, missingPeers } from '../helpers/peers.js';
@@ -74,5 +74,59 @@ describe.skipIf(missing)('flup threaded and idle_timeout', () => {
     void nginxGet(port, '/sleep?s=30').catch(() => {});
     await d.waitForLog((l) => /is hung/.test(l.msg) && l.pid === pid, m, 15_000);
     await poolWhen(ctl, 'app', 'a new worker', (s) => s.slots[0]?.state === 'running' && s.slots[0].pid !== pid, 15_000);
+  });
+});
+
+describe.skipIf(missing)("flup's bindAddress: a worker that binds its own socket at the pool's path", () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  let d: Fcgid;
+  let ctl: string;
+  let sock: string;
+  const write = (bind: boolean): string =>
+    writeConfig(scratch, 'bound', {
+      pools: {
+        app: {
+          command: ['python3', `${FIXTURES}flup/app.fcgi`],
+          listen: `unix:${sock}`,
+          workers: 2,
+          start_secs: '300ms',
+          stop_timeout: '1s',
+          env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1', ...(bind ? { FLUP_BIND: sock } : {}) },
+        },
+      },
+    });
+  const ctlRun = (...args: string[]) => fcgictl(processes, ['-s', ctl, ...args]);
+
+  beforeAll(async () => {
+    scratch = new Scratch('fcgid-flup-bind-');
+    ctl = scratch.path('bound.ctl');
+    sock = scratch.path('app.sock');
+    d = new Fcgid(processes, write(true));
+  });
+
+  afterAll(() => tearDown(processes, scratch, [d]));
+
+  it('regression: it took the path silently (one worker served, the others looked busy and were killed as hung, ping said ok); now fcgid says so in one line and the pool fails', async () => {
+    const line = await d.waitForLog((l) => /listens at unix:\S+ on a socket of its own/.test(l.msg), 0, 30_000);
+    expect(line.msg).toMatch(/^pool app: worker app\/\d pid \d+ listens at unix:\S+app\.sock on a socket of its own instead of the one fcgid hands it on fd 0 \(flup's bindAddress, php-cgi -b, spawn-fcgi in the command\), so the web server reaches only that worker; stopping the pool\. Remove that option from the command \(flup: WSGIServer\(app\) with no bindAddress\), then fcgictl start app$/);
+    const p = await poolWhen(ctl, 'app', 'failed with no worker', (s) => s.state === 'failed' && s.slots.every((slot) => slot.pid === null));
+    expect(p.state).toBe('failed');
+    expect((await ctlRun('status')).status).toBe(7);
+    const ping = await ctlRun('ping', 'app');
+    expect(ping.status).toBe(1);
+    expect(ping.stdout).toMatch(/^app: FAILED/);
+  });
+
+  it('once the option is gone, a reload and fcgictl start bring the pool back on a new socket at its path', async () => {
+    write(false);
+    expect((await ctlRun('reload')).status).toBe(0);
+    const start = await ctlRun('start', 'app');
+    expect(start.status, start.stderr).toBe(0);
+    await poolWhen(ctl, 'app', 'two workers running', (s) => s.state === 'running' && s.workers.running === 2, 30_000);
+    const r = await ctlRun('request', 'app', '/hello', '-p', 'SCRIPT_NAME=', '-p', 'PATH_INFO=/hello');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^pid \d+\n$/);
+    expect((await ctlRun('ping', 'app')).status).toBe(0);
   });
 });

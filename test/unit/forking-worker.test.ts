@@ -18,7 +18,7 @@ async function setup(limits: { idle_timeout?: number; max_memory?: number }) {
   /** What /proc shows from now on: the master with its children, each idle unless `child` says otherwise. */
   const show = (child: Record<number, Partial<ProcessReading>> = {}): void => {
     const reading = (pid: number, over: Partial<ProcessReading> = {}): ProcessReading => ({ pid, connections: 0, reading: false, eventLoop: false, io: null, rss: 10 << 20, cpuMs: 0, ...over });
-    s.port.observer.readings.set('app', { queue: 0, blind: 0, workers: new Map([[master, { own: reading(master, { rss: 5 << 20 }), servers: CHILDREN.map((pid) => reading(pid, child[pid])) }]]) });
+    s.port.observer.readings.set('app', { queue: 0, blind: 0, hijackers: [], workers: new Map([[master, { own: reading(master, { rss: 5 << 20 }), servers: CHILDREN.map((pid) => reading(pid, child[pid])) }]]) });
   };
   const counters = () => s.sup.snapshot().pools[0]!.counters;
   return { ...s, master, show, counters };

@@ -34,13 +34,13 @@ const UNIX = [
 ].join('\n');
 
 describe('/proc/net/unix', () => {
-  it('unixRows: one row per socket bound to a path (abstract and unbound left out), inode, path and St as printed', () => {
+  it('unixRows: one row per socket bound to a path (abstract and unbound left out), inode, path, St as printed, and whether it listens (Flags 00010000)', () => {
     expect(unixRows(UNIX)).toStrictEqual([
-      { inode: 41001, path: '/run/fcgid/app.sock', state: '01' },
-      { inode: 41002, path: '/run/fcgid/app.sock', state: '03' },
-      { inode: 0, path: '/run/fcgid/app.sock', state: '02' },
-      { inode: 41010, path: '/tmp/two  spaces.sock', state: '01' },
-      { inode: 41012, path: '/run/systemd/notify', state: '01' },
+      { inode: 41001, path: '/run/fcgid/app.sock', state: '01', listening: true },
+      { inode: 41002, path: '/run/fcgid/app.sock', state: '03', listening: false },
+      { inode: 0, path: '/run/fcgid/app.sock', state: '02', listening: false },
+      { inode: 41010, path: '/tmp/two  spaces.sock', state: '01', listening: true },
+      { inode: 41012, path: '/run/systemd/notify', state: '01', listening: false },
     ]);
   });
 

@@ -376,7 +376,7 @@ describe('the scan: policies propose, the loop decides', () => {
     const s = await running([app({ workers: 1, min_workers: 1, max_workers: 4 })]);
     // Every worker busy, and connections queue.
     const busy = (pid: number) => ({ own: { pid, connections: 1, reading: false, eventLoop: false, io: 1, rss: 1, cpuMs: 0 }, servers: null });
-    s.port.observer.readings.set('app', { queue: 3, blind: 0, workers: new Map(s.host.children.map((c) => [c.pid!, busy(c.pid!)])) });
+    s.port.observer.readings.set('app', { queue: 3, blind: 0, hijackers: [], workers: new Map(s.host.children.map((c) => [c.pid!, busy(c.pid!)])) });
     const restart = s.sup.command({ kind: 'restart', pools: [] });
     await s.advance(500);
     expect(s.pool('app').wanted).toBe(1);
