@@ -6,14 +6,15 @@
 // stops and starts it, and recycles its workers for max_lifetime: every
 // request must be answered 200 by the application.
 
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { fcgictl, poolWhen } from '../helpers/control.js';
-import { Fcgid, flaskPool, phpPool, tearDown } from '../helpers/daemon.js';
+import { Fcgid, flaskPool, phpPool, tearDown, writeConfig } from '../helpers/daemon.js';
 import { underLoad, type Reply } from '../helpers/load.js';
 import { startNginx, type FastCGILocation } from '../helpers/nginx.js';
+import { missingApache, startApache, startLighttpd } from '../helpers/webservers.js';
 import { Processes, Scratch, missingFiles, missingFlask, missingPeers, run } from '../helpers/peers.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -156,5 +157,40 @@ describe.skipIf(missing)('config/flask-flup.yaml, as shipped', () => {
     } finally {
       await tearDown(processes, undefined, [d]);
     }
+  });
+});
+
+describe.skipIf(missing ?? missingApache() ?? missingPeers('lighttpd'))('flup restarts behind Apache mod_proxy_fcgi and lighttpd: no request lost', () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  let d: Fcgid;
+  let ctl: string;
+  const ports: Record<string, number> = {};
+
+  beforeAll(async () => {
+    scratch = new Scratch('fcgid-lossless-servers-');
+    chmodSync(scratch.dir, 0o755); // Apache's children (nobody) reach the socket through it
+    ctl = scratch.path('servers.ctl');
+    const sock = scratch.path('flup.sock');
+    // Apache's children run as nobody:nogroup: the socket is the group's, as socket_group www-data would be.
+    const pool = { ...flup('threaded')(sock), workers: WORKERS, socket_group: 'nogroup', socket_mode: '0660' };
+    d = new Fcgid(processes, writeConfig(scratch, 'servers', { pools: { flup: pool } }));
+    await d.waitForRunning('flup', WORKERS, 30_000);
+    // What a WSGI app needs behind mod_proxy_fcgi: the whole path as PATH_INFO, an empty SCRIPT_NAME (else Flask answers 308).
+    const wsgi = ['ProxyFCGISetEnvIf "true" SCRIPT_NAME ""', 'ProxyFCGISetEnvIf "true" PATH_INFO "%{REQUEST_URI}"'];
+    ports.apache = (await startApache(processes, scratch, [{ prefix: '/flup/', target: `unix:${sock}|fcgi://localhost/` }], wsgi)).port;
+    ports.lighttpd = (await startLighttpd(processes, scratch, { '/flup/': sock })).port;
+  });
+
+  afterAll(() => tearDown(processes, scratch, [d]));
+
+  it.each(['apache', 'lighttpd'])('fcgictl restart through %s', async (server) => {
+    const { replies } = await underLoad(ports[server]!, '/flup/', 2, async () => {
+      const r = await fcgictl(processes, ['-s', ctl, 'restart', 'flup']);
+      expect(r.status, r.stderr).toBe(0);
+    });
+    const errors = run('tail', ['-n', '20', scratch.path(server === 'apache' ? 'apache-error.log' : 'lighttpd-error.log')]).stdout;
+    expect(replies.filter((r) => r.status !== 200 || !/\bpid \d+/.test(r.body)), errors).toEqual([]);
+    expect(replies.length).toBeGreaterThan(4);
   });
 });

@@ -7,13 +7,14 @@
 // sockets in a Scratch dir.
 
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResponder, type Responder, type ResponderLogger } from '../../src/fastcgi/index.js';
 import { PeerApp, WireTap, downloadHash, type TappedConnection } from '../fixtures/peer-app.js';
 import { NGINX_HOST as HOST, startNginx } from '../helpers/nginx.js';
-import { Processes, Scratch, freePort, missingFiles, missingPeers, waitForListen, type Started } from '../helpers/peers.js';
+import { missingApache, startApache, startLighttpd } from '../helpers/webservers.js';
+import { Processes, Scratch, freePort, missingPeers, type Started } from '../helpers/peers.js';
 
 
 // ---------------------------------------------------------------------------
@@ -391,23 +392,7 @@ describe.skipIf(noLighttpd !== null)('responder behind lighttpd mod_fastcgi', ()
     scratch = scratchForPeers('fcgid-lighttpd-');
     const sock = scratch.path('app.sock');
     served = await serve(`unix:${sock}`);
-    port = await freePort();
-    mkdirSync(scratch.path('htdocs'));
-    mkdirSync(scratch.path('upload'));
-    writeFileSync(
-      scratch.path('lighttpd.conf'),
-      `
-server.modules = ( "mod_fastcgi" )
-server.document-root = "${scratch.path('htdocs')}"
-server.bind = "${HOST}"
-server.port = ${port}
-server.errorlog = "${scratch.path('lighttpd-error.log')}"
-server.upload-dirs = ( "${scratch.path('upload')}" )
-fastcgi.server = ( "/app/" => ( ( "socket" => "${sock}", "check-local" => "disable" ) ) )
-`,
-    );
-    const lighttpd = processes.start('lighttpd', ['-D', '-f', scratch.path('lighttpd.conf')]);
-    await waitForListen({ host: HOST, port }, lighttpd);
+    ({ port } = await startLighttpd(processes, scratch, { '/app/': sock }));
   });
 
   afterAll(async () => {
@@ -425,10 +410,7 @@ fastcgi.server = ( "/app/" => ( ( "socket" => "${sock}", "check-local" => "disab
 
 // ---------------------------------------------------------------------------
 
-const APACHE_MODULES = '/usr/lib/apache2/modules';
-const noApache =
-  missingPeers('apache2') ??
-  missingFiles(...['mod_mpm_prefork', 'mod_authz_core', 'mod_proxy', 'mod_proxy_fcgi'].map((m) => `${APACHE_MODULES}/${m}.so`));
+const noApache = missingApache();
 
 describe.skipIf(noApache !== null)('responder behind Apache mod_proxy_fcgi', () => {
   const processes = new Processes();
@@ -445,32 +427,10 @@ describe.skipIf(noApache !== null)('responder behind Apache mod_proxy_fcgi', () 
     chmodSync(sock, 0o666);
     const tcpPort = await freePort();
     reused = await serve(`tcp://${HOST}:${tcpPort}`);
-    port = await freePort();
-    mkdirSync(scratch.path('htdocs'));
-    mkdirSync(scratch.path('run'));
-    writeFileSync(
-      scratch.path('httpd.conf'),
-      `
-ServerRoot "${scratch.dir}"
-ServerName localhost
-Listen ${HOST}:${port}
-LoadModule mpm_prefork_module ${APACHE_MODULES}/mod_mpm_prefork.so
-LoadModule authz_core_module ${APACHE_MODULES}/mod_authz_core.so
-LoadModule proxy_module ${APACHE_MODULES}/mod_proxy.so
-LoadModule proxy_fcgi_module ${APACHE_MODULES}/mod_proxy_fcgi.so
-User nobody
-Group nogroup
-PidFile "${scratch.path('run', 'httpd.pid')}"
-DefaultRuntimeDir "${scratch.path('run')}"
-ErrorLog "${scratch.path('apache-error.log')}"
-LogLevel warn
-DocumentRoot "${scratch.path('htdocs')}"
-ProxyPass "/app/" "unix:${sock}|fcgi://localhost/"
-ProxyPass "/reuse/" "fcgi://${HOST}:${tcpPort}/" enablereuse=on
-`,
-    );
-    const apache = processes.start('apache2', ['-X', '-f', scratch.path('httpd.conf')]);
-    await waitForListen({ host: HOST, port }, apache);
+    ({ port } = await startApache(processes, scratch, [
+      { prefix: '/app/', target: `unix:${sock}|fcgi://localhost/` },
+      { prefix: '/reuse/', target: `fcgi://${HOST}:${tcpPort}/`, options: 'enablereuse=on' },
+    ]));
   });
 
   afterAll(async () => {
