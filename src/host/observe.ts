@@ -13,7 +13,7 @@
 // while it holds a connection itself.
 
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
-import { ProcAccessError, blockedIn, childPids, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, taskStatus, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -252,7 +252,10 @@ export class ProcObserver implements Observer {
         const selects = SELECTS[this.arch];
         const waits = WAITS[this.arch];
         const read = new Set<number>();
-        for (const t of threads(pid)) {
+        // One thread (php-cgi, uWSGI, fcgiwrap): its status and the syscall read above; the task list only for threaded ones.
+        const status = taskStatus(pid);
+        const each = status === null ? [] : status.threads <= 1 ? [{ sys, wakeups: status.wakeups }] : threads(pid);
+        for (const t of each) {
           // A threaded server (flup, uWSGI with threads) reads its connections in
           // threads other than the main one: waiting when each held connection is
           // read by some thread (a kept connection, a client that sent nothing yet).

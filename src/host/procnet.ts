@@ -189,6 +189,20 @@ export interface ThreadReading {
   wakeups: number;
 }
 
+/** Threads of a process and the voluntary context switches of its main thread, from /proc/<pid>/status; null when gone. */
+export function taskStatus(pid: number, file = `/proc/${pid}/status`): { threads: number; wakeups: number } | null {
+  let status: string;
+  try {
+    status = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  return {
+    threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1),
+    wakeups: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0),
+  };
+}
+
 /** Every thread of a process: /proc/<pid>/task/<tid>/syscall and status. Empty when the process is gone. */
 export function threads(pid: number): ThreadReading[] {
   let tids: string[];
@@ -199,14 +213,8 @@ export function threads(pid: number): ThreadReading[] {
   }
   const out: ThreadReading[] = [];
   for (const tid of tids) {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-    out.push({ sys: blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`), wakeups });
+    const status = taskStatus(pid, `/proc/${pid}/task/${tid}/status`);
+    if (status) out.push({ sys: blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`), wakeups: status.wakeups }); // else: exited meanwhile
   }
   return out;
 }
