@@ -76,10 +76,10 @@ describe.skipIf(missing)('stops that lose no request, under load through nginx',
   const failures = (replies: Reply[]): Reply[] => replies.filter((r) => r.status !== 200 || !/\bpid \d+/.test(r.body));
   const nginxErrors = (): string => run('tail', ['-n', '20', scratch.path('nginx-error.log')]).stdout;
 
-  /** Keep-alive clients on the pool while `action` runs; every reply must be the application's 200. */
-  async function lossless(pool: string, action: () => Promise<unknown>): Promise<Reply[]> {
+  /** `clients` keep-alive clients on the pool while `action` runs; every reply must be the application's 200. */
+  async function lossless(pool: string, action: () => Promise<unknown>, clients = 2): Promise<Reply[]> {
     // Two clients for three workers: busy, not saturated (docs/operations.md, Stops).
-    const { replies } = await underLoad(port, `/${pool}/`, 2, action);
+    const { replies } = await underLoad(port, `/${pool}/`, clients, action);
     expect(failures(replies), nginxErrors()).toEqual([]);
     expect(replies.length).toBeGreaterThan(4);
     return replies;
@@ -102,13 +102,19 @@ describe.skipIf(missing)('stops that lose no request, under load through nginx',
       });
     });
 
+    // One client: a whole pool stopping under load that never pauses ends its last worker only
+    // at stop_timeout, with stop_signal, which fcgiwrap does not survive (docs/operations.md, Stops).
     it('fcgictl stop, then start: requests wait in the backlog and are answered', async () => {
-      await lossless(pool, async () => {
-        expect((await ctlRun('stop', pool)).status).toBe(0);
-        await poolWhen(ctl, pool, 'stopped', (p) => p.state === 'stopped');
-        expect((await ctlRun('start', pool)).status).toBe(0);
-        await poolWhen(ctl, pool, 'running again', (p) => p.workers.running === WORKERS);
-      });
+      await lossless(
+        pool,
+        async () => {
+          expect((await ctlRun('stop', pool)).status).toBe(0);
+          await poolWhen(ctl, pool, 'stopped', (p) => p.state === 'stopped');
+          expect((await ctlRun('start', pool)).status).toBe(0);
+          await poolWhen(ctl, pool, 'running again', (p) => p.workers.running === WORKERS);
+        },
+        1,
+      );
     });
   });
 
