@@ -183,9 +183,11 @@ export async function bounded(name, limitS, fn) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One request to fcgid's control socket: { status, text }; rejects on an error or after timeoutMs. */
-export function controlRequest(ctl, url, { method = 'GET', timeoutMs = 0 } = {}) {
+export function controlRequest(ctl, url, { method = 'GET', timeoutMs = 0, body } = {}) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: ctl, path: url, method }, (res) => {
+    const headers = payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) };
+    const req = http.request({ socketPath: ctl, path: url, method, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (text += c));
@@ -193,7 +195,7 @@ export function controlRequest(ctl, url, { method = 'GET', timeoutMs = 0 } = {})
     });
     if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: 'TIMEOUT' })));
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }
 
