@@ -62,6 +62,8 @@ interface Kept extends ProcessReading {
   known: boolean;
   /** The reading of the worker it leads, when it is one. */
   worker: WorkerReading | null;
+  /** Its I/O counter when last looked at idle; null after it was seen holding a connection. */
+  idleIo: number | null;
 }
 
 /**
@@ -205,7 +207,14 @@ export class ProcObserver implements Observer {
     for (const r of now) read(r);
     const n = Math.min(idle.length, IDLE_READS_MAX, Math.ceil(idle.length / IDLE_REFRESH_SCANS));
     const start = idle.length === 0 ? 0 : this.cursor % idle.length;
-    for (let k = 0; k < n; k++) read(idle[(start + k) % idle.length]!);
+    for (let k = 0; k < n; k++) {
+      const r = idle[(start + k) % idle.length]! as Kept;
+      read(r);
+      // Requests shorter than a scan leave no connection to see, but move the counter.
+      const io = ioCounter(r.pid);
+      r.served = r.idleIo !== null && io !== null && io !== r.idleIo;
+      r.idleIo = io;
+    }
     this.cursor = start + n;
   }
 
@@ -271,7 +280,7 @@ export class ProcObserver implements Observer {
       }
     }
     let k = this.kept.get(pid);
-    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null }));
+    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null, idleIo: null }));
     k.scan = scan;
     k.connections = held.length;
     k.reading = reading;
@@ -279,6 +288,8 @@ export class ProcObserver implements Observer {
     // Progress matters only while a request is held; an idle worker's counters are not read.
     const io = held.length > 0 ? ioCounter(pid) : null;
     k.io = io === null ? null : io + wakeups;
+    k.served = false;
+    if (held.length > 0) k.idleIo = null;
     // Read again this scan, or not at all (readResources).
     k.rss = null;
     k.cpuMs = null;

@@ -126,6 +126,12 @@ export interface ProcessReading {
   /** Resident bytes and CPU time used so far; null when not read at this scan (see src/host/observe.ts). */
   rss: number | null;
   cpuMs: number | null;
+  /**
+   * Idle now, but its I/O counter moved since it was last looked at (idle
+   * processes are looked at in turn, as for RSS and CPU): it served requests
+   * too short for a scan to see in between.
+   */
+  served?: boolean;
 }
 
 export interface WorkerReading {

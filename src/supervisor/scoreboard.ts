@@ -105,6 +105,10 @@ export class Scoreboard {
       t.activity = activity;
       t.since = now;
       t.lastProgress = now;
+    } else if (activity === 'idle' && r.served) {
+      // It served requests too short for the scan to see since it was last looked at: idle from now.
+      t.since = now;
+      t.lastProgress = now;
     } else if (r.io !== null && r.io !== t.io) {
       // Progress matters only while a request is held; an idle worker's counters are not read.
       t.lastProgress = now;

@@ -4,18 +4,24 @@
 // client that connected and sent nothing, and nginx's kept connection, are
 // waiting, never hung; a handler that sleeps is hung, stopped and replaced.
 
+import { closeSync, constants, openSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgictl, poolWhen } from '../helpers/control.js';
 import { Fcgid, tearDown, writeConfig } from '../helpers/daemon.js';
 import { nginxGet, startNginx } from '../helpers/nginx.js';
-import { Processes, Scratch, missingFiles, missingFlask, missingPeers } from '../helpers/peers.js';
+import { Processes, Scratch, missingFiles, missingFlask, missingPeers, run } from '../helpers/peers.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const FLUP = fileURLToPath(new URL('../../../shared/peers/flup-py3', import.meta.url));
 
 const missing = missingPeers('nginx', 'python3') ?? missingFlask() ?? missingFiles(`${FLUP}/flup/server/fcgi.py`);
+
+/** A pool of the Flask app under flup's threaded server on `sock`; `env` added to its environment. */
+function flupPool(sock: string, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Record<string, unknown> {
+  return { command: ['python3', `${FIXTURES}flup/app.fcgi`], listen: `unix:${sock}`, start_secs: '300ms', ...extra, env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1', ...env } };
+}
 
 describe.skipIf(missing)('flup threaded and idle_timeout', () => {
   const processes = new Processes();
@@ -27,7 +33,7 @@ describe.skipIf(missing)('flup threaded and idle_timeout', () => {
   beforeAll(async () => {
     scratch = new Scratch('fcgid-flup-');
     ctl = scratch.path('flup.ctl');
-    const pool = { command: ['python3', `${FIXTURES}flup/app.fcgi`], listen: `unix:${scratch.path('app.sock')}`, workers: 1, start_secs: '300ms', idle_timeout: '2s', stop_timeout: '1s', env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1' } };
+    const pool = flupPool(scratch.path('app.sock'), { workers: 1, idle_timeout: '2s', stop_timeout: '1s' });
     d = new Fcgid(processes, writeConfig(scratch, 'flup', { pools: { app: pool } }));
     await d.waitForRunning('app', 1, 30_000);
     ({ port } = await startNginx(processes, scratch, [{ prefix: '/', upstream: 'app', keepConn: true, params: { SCRIPT_NAME: '""', PATH_INFO: '$uri' } }], { upstreams: [{ name: 'app', server: `unix:${scratch.path('app.sock')}`, keepalive: 4 }] }));
@@ -68,6 +74,22 @@ describe.skipIf(missing)('flup threaded and idle_timeout', () => {
     expect(hung(m)).toBe(false);
   });
 
+  it('a handler blocked reading something else than the web server (a FIFO nobody writes) is hung: stopped and replaced', async () => {
+    const m = d.mark();
+    const [pid] = d.runningPids('app');
+    const fifo = scratch.path('block.fifo');
+    run('mkfifo', [fifo]);
+    // O_RDWR keeps a writer open, so the handler's open() returns and its read() blocks.
+    const holder = openSync(fifo, constants.O_RDWR);
+    try {
+      void nginxGet(port, `/read?path=${encodeURIComponent(fifo)}`).catch(() => {});
+      await d.waitForLog((l) => /is hung/.test(l.msg) && l.pid === pid, m, 15_000);
+      await poolWhen(ctl, 'app', 'a new worker', (s) => s.slots[0]?.state === 'running' && s.slots[0].pid !== pid, 15_000);
+    } finally {
+      closeSync(holder);
+    }
+  });
+
   it('a handler that sleeps is still hung: stopped and replaced', async () => {
     const m = d.mark();
     const [pid] = d.runningPids('app');
@@ -86,14 +108,7 @@ describe.skipIf(missing)("flup's bindAddress: a worker that binds its own socket
   const write = (bind: boolean): string =>
     writeConfig(scratch, 'bound', {
       pools: {
-        app: {
-          command: ['python3', `${FIXTURES}flup/app.fcgi`],
-          listen: `unix:${sock}`,
-          workers: 2,
-          start_secs: '300ms',
-          stop_timeout: '1s',
-          env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1', ...(bind ? { FLUP_BIND: sock } : {}) },
-        },
+        app: flupPool(sock, { workers: 2, stop_timeout: '1s' }, bind ? { FLUP_BIND: sock } : {}),
       },
     });
   const ctlRun = (...args: string[]) => fcgictl(processes, ['-s', ctl, ...args]);
@@ -128,5 +143,36 @@ describe.skipIf(missing)("flup's bindAddress: a worker that binds its own socket
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^pid \d+\n$/);
     expect((await ctlRun('ping', 'app')).status).toBe(0);
+  });
+});
+
+describe.skipIf(missing)('requests shorter than a scan', () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  let d: Fcgid;
+  let ctl: string;
+
+  beforeAll(async () => {
+    scratch = new Scratch('fcgid-flup-short-');
+    ctl = scratch.path('short.ctl');
+    const pool = flupPool(scratch.path('app.sock'), { workers: 2 });
+    d = new Fcgid(processes, writeConfig(scratch, 'short', { pools: { app: pool } }));
+    await d.waitForRunning('app', 2, 30_000);
+  });
+
+  afterAll(() => tearDown(processes, scratch, [d]));
+
+  it('regression: a worker that just served three quick requests read "idle" since long before; now its idle time starts again within a few scans', async () => {
+    await poolWhen(ctl, 'app', 'both idle for 5 s', (p) => p.slots.every((s) => s.activity === 'idle' && (s.activity_ms ?? 0) >= 5000), 30_000);
+    const pids = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      const r = await fcgictl(processes, ['-s', ctl, 'request', 'app', '/hello', '-p', 'SCRIPT_NAME=', '-p', 'PATH_INFO=/hello']);
+      expect(r.status, r.stderr).toBe(0);
+      pids.add(Number(/^pid (\d+)/.exec(r.stdout)![1]));
+    }
+    const served = Date.now();
+    // Idle workers are looked at in turn (here one a scan): each within a few seconds.
+    const p = await poolWhen(ctl, 'app', 'the serving worker idle since the requests', (s) => s.slots.some((slot) => pids.has(slot.pid!) && slot.activity === 'idle' && (slot.activity_ms ?? Infinity) < Date.now() - served + 1500), 15_000);
+    expect(p.slots.some((s) => pids.has(s.pid!))).toBe(true);
   });
 });
