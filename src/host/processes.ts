@@ -3,6 +3,7 @@
 // group), 1 (init), a negative pid and fcgid's own are never signalled.
 
 import { spawn, type StdioOptions } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
 import { LineSplitter } from '../supervisor/output.js';
 import { connectionsHeld, treeStopped, workerTree } from './observe.js';
@@ -119,6 +120,15 @@ export const realHost: Host = {
     const tree = workerTree(pid);
     realHost.killGroup(pid, signal);
     for (const p of tree.slice(1)) realHost.kill(p, signal);
+  },
+  canInspect(pid: number): boolean {
+    try {
+      // Not access(): root passes it, yet without CAP_SYS_PTRACE the listing fails.
+      readdirSync(`/proc/${pid}/fd`);
+      return true;
+    } catch {
+      return false;
+    }
   },
   connectionsHeld,
   treeStopped,

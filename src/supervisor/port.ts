@@ -54,6 +54,8 @@ export interface Processes {
    * that the worker `pid` or a process it forked holds open; null when /proc cannot tell.
    */
   connectionsHeld(pid: number, listenerFd: number): number | null;
+  /** fcgid can read the worker's descriptors in /proc (not another user's process without CAP_SYS_PTRACE). */
+  canInspect(pid: number): boolean;
   /** The worker `pid` and every process it forked are stopped (SIGSTOP took effect), or gone. */
   treeStopped(pid: number): boolean;
   /** Signal the worker's process group and every process it forked, in its group or not (flup's forking server gives each child a group of its own). */

@@ -283,10 +283,14 @@ export class Slot {
     this.stopWhy = why;
     this.cancelTimer();
     this.stopRequested = true;
-    if (this.pool.stop_mode === 'freeze' && this.stopCause !== 'hung') {
+    if (this.pool.stop_mode === 'freeze' && this.stopCause !== 'hung' && this.host.canInspect(this.pid!)) {
       this.drainUntil = this.host.now() + this.pool.stop_timeout;
       this.drainDelay = DRAIN_FIRST_MS;
-      if (this.drain()) return;
+      // Most workers are idle when stopped: frozen first, looked at once stopped (drain).
+      this.frozen = true;
+      this.host.signalTree(this.pid!, 'SIGSTOP');
+      this.timer = this.host.setTimer(FREEZE_POLL_MS, () => this.observer.deliver(this, EVENTS.drain));
+      return;
     }
     this.signalStop();
   }
@@ -304,14 +308,14 @@ export class Slot {
 
   /**
    * One step of a stop that loses no request, whatever the program does on a
-   * signal. A worker that holds no connection from the pool's listener is
-   * frozen (SIGSTOP); once it and its children are stopped, none of them can
-   * accept, and if they still hold none, SIGKILL ends a worker with nothing in
-   * flight (connections in the backlog go to the other workers). One that
-   * holds a connection (serving, or a kept connection) is left to run, or
-   * resumed, and looked at again. Past stop_timeout: stop_signal, as in
-   * stop_mode signal. False when /proc cannot tell what it holds (the caller
-   * falls back to stop_signal).
+   * signal (requestStop freezes first). Once a frozen worker and its children
+   * are stopped, none of them can accept, and if they hold no connection from
+   * the pool's listener, SIGKILL ends a worker with nothing in flight
+   * (connections in the backlog go to the other workers). One that holds a
+   * connection (serving, or a kept connection) is resumed and looked at again
+   * running; once it holds none it is frozen again. Past stop_timeout:
+   * stop_signal, as in stop_mode signal. False when /proc cannot tell what it
+   * holds (the caller falls back to stop_signal).
    */
   private drain(): boolean {
     const pid = this.pid!;

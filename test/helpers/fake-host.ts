@@ -107,6 +107,10 @@ export class FakeHost implements Host {
     this.killGroup(pid, signal);
   }
 
+  canInspect(pid: number): boolean {
+    return this.held.has(pid);
+  }
+
   connectionsHeld(pid: number): number | null {
     return this.held.get(pid) ?? null;
   }

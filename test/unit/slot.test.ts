@@ -815,16 +815,18 @@ describe('a stop that loses no request (stop_mode: freeze)', () => {
     expect(t.slot.lastExit).toMatchObject({ reason: 'stopped by fcgid', signal: 'SIGKILL' });
   });
 
-  it('a worker serving a request is left to finish it, then frozen and killed', () => {
+  it('a worker serving a request is resumed to finish it, then frozen again and killed', () => {
     const t = stopping(1);
-    expect(signals(t)).toEqual([]);
+    expect(signals(t)).toEqual(['SIGSTOP']); // frozen first: most workers are idle when stopped
+    t.host.advance(1);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT']);
     t.host.advance(50);
-    expect(signals(t)).toEqual([]); // still serving
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT']); // still serving, looked at without freezing it
     t.host.held.set(t.pid, 0);
     t.host.advance(20);
-    expect(signals(t)).toEqual(['SIGSTOP']);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT', 'SIGSTOP']);
     t.host.advance(1);
-    expect(signals(t)).toEqual(['SIGSTOP', 'SIGKILL']);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT', 'SIGSTOP', 'SIGKILL']);
   });
 
   it('one that accepted a connection just before it froze is resumed, and stopped once it holds none', () => {
@@ -853,12 +855,12 @@ describe('a stop that loses no request (stop_mode: freeze)', () => {
   it('one that never stops holding a connection gets stop_signal after stop_timeout (resumed to handle it), then SIGKILL', () => {
     const t = stopping(1, { stop_signal: 'SIGQUIT' });
     t.host.advance(2999);
-    expect(signals(t)).toEqual([]);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT']);
     t.host.advance(20);
-    expect(signals(t)).toEqual(['SIGQUIT']);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT', 'SIGQUIT']);
     expect(t.obs.logs.at(-1)!.message).toBe('worker app/0 pid 100 still holds a connection 3.0s into its stop; sending SIGQUIT (SIGKILL after 3.0s)');
     t.host.advance(3000);
-    expect(signals(t)).toEqual(['SIGQUIT', 'SIGKILL']);
+    expect(signals(t)).toEqual(['SIGSTOP', 'SIGCONT', 'SIGQUIT', 'SIGKILL']);
   });
 
   it('where /proc cannot tell what it holds, and with stop_mode: signal, the stop is stop_signal at once', () => {
