@@ -173,6 +173,8 @@ export class Slot {
   private stopWhy: string | null = null;
   /** A lossless stop in progress: the worker is frozen (SIGSTOP sent), when it falls back to stop_signal, the next wait. */
   private frozen = false;
+  /** The lossless stop ended it: frozen, holding no request, then SIGKILL (its exit reads so, not as a kill). */
+  private drained = false;
   private drainUntil = 0;
   private drainDelay = DRAIN_FIRST_MS;
   /** The restart policy let the last worker go for good; a later start must not revive it (reset does). */
@@ -242,6 +244,7 @@ export class Slot {
     this.stopCause = null;
     this.stopWhy = null;
     this.frozen = false;
+    this.drained = false;
     this.startedAt = this.host.now();
     const generation = ++this.generation;
     const pid = this.host.spawn(spec, {
@@ -337,6 +340,7 @@ export class Slot {
     const held = socketFd === undefined ? null : this.host.connectionsHeld(pid, socketFd);
     if (held === null) return false;
     if (held === 0 && this.frozen) {
+      this.drained = true;
       this.host.signalTree(pid, 'SIGKILL');
       this.timer = this.host.setTimer(this.pool.stop_timeout, () => this.observer.deliver(this, EVENTS.kill));
       return true;
@@ -510,7 +514,14 @@ export class Slot {
   }
 
   private exitText(e: LastExit): string {
-    const how = e.reason === 'spawn failed' ? `could not start (${this.spawnError ?? 'unknown error'})` : e.signal ? `was killed by ${e.signal}` : `exited with status ${e.code}`;
+    const how =
+      e.reason === 'spawn failed'
+        ? `could not start (${this.spawnError ?? 'unknown error'})`
+        : this.drained && e.signal === 'SIGKILL'
+          ? 'was stopped holding no request (frozen, then SIGKILL)'
+          : e.signal
+            ? `was killed by ${e.signal}`
+            : `exited with status ${e.code}`;
     return `worker ${this.label}${e.pid === null ? '' : ` pid ${e.pid}`} ${how} after ${fmtMs(e.uptimeMs)} (${e.reason})`;
   }
 

@@ -813,6 +813,7 @@ describe('a stop that loses no request (stop_mode: freeze)', () => {
     t.host.exit(t.pid, null, 'SIGKILL');
     expect(t.slot.state).toBe('exited');
     expect(t.slot.lastExit).toMatchObject({ reason: 'stopped by fcgid', signal: 'SIGKILL' });
+    expect(t.obs.logs.at(-1)!.message).toBe('worker app/0 pid 100 was stopped holding no request (frozen, then SIGKILL) after 1.0s (stopped by fcgid); not restarting: it is wanted down');
   });
 
   it('a worker serving a request is resumed to finish it, then frozen again and killed', () => {
