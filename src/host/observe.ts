@@ -71,7 +71,7 @@ interface Kept extends ProcessReading {
  * how many wait to be accepted, and other sockets listening at its path (a
  * worker that unlinked it and bound its own there).
  */
-function listenerConnections(listener: number, unix: readonly SocketRow[], tcp: readonly SocketRow[]): { conns: Set<number>; queue: number | null; foreign: Set<number> } {
+function listenerConnections(listener: number, unix: readonly SocketRow[], tcpRowsOf: () => readonly SocketRow[]): { conns: Set<number>; queue: number | null; foreign: Set<number> } {
   const conns = new Set<number>();
   const foreign = new Set<number>();
   const path = unix.find((r) => r.inode === listener)?.path;
@@ -86,6 +86,8 @@ function listenerConnections(listener: number, unix: readonly SocketRow[], tcp: 
     }
     return { conns, queue, foreign };
   }
+  // Not a unix socket: /proc/net/tcp{,6} are read only now.
+  const tcp = tcpRowsOf();
   const l = tcp.find((r) => r.inode === listener);
   if (!l) return { conns, queue: null, foreign };
   const wildcard = l.host === '0.0.0.0' || l.host === '::';
@@ -123,8 +125,7 @@ export function workerTree(pid: number): number[] {
 export function connectionsHeld(pid: number, listenerFd: number): number | null {
   const listener = socketInode(listenerFd);
   if (listener === null) return null;
-  const unix = unixRows();
-  const { conns } = listenerConnections(listener, unix, unix.some((r) => r.inode === listener) ? [] : tcpRows());
+  const { conns } = listenerConnections(listener, unixRows(), tcpRows);
   const held = new Set<number>();
   try {
     for (const p of workerTree(pid)) for (const inode of socketFds(p).values()) if (conns.has(inode)) held.add(inode);
@@ -133,6 +134,14 @@ export function connectionsHeld(pid: number, listenerFd: number): number | null 
     throw err;
   }
   return held.size;
+}
+
+/** Voluntary wake-ups so far of a process's threads other than its main one; 0 for a single-threaded process. */
+function workerThreadWakeups(pid: number): number {
+  if ((taskStatus(pid)?.threads ?? 1) <= 1) return 0;
+  let sum = 0;
+  for (const t of threads(pid)) if (t.tid !== pid) sum += t.wakeups;
+  return sum;
 }
 
 /** True once the worker `pid` and every process it forked are stopped (SIGSTOP took effect), or gone. */
@@ -165,9 +174,7 @@ export class ProcObserver implements Observer {
       const listener = pool.listener.fd === null ? null : socketInode(pool.listener.fd);
       if (listener === null) continue;
       unix ??= unixRows();
-      const isUnix = unix.some((r) => r.inode === listener);
-      if (!isUnix) tcp ??= tcpRows();
-      const { conns, queue, foreign } = listenerConnections(listener, unix, tcp ?? []);
+      const { conns, queue, foreign } = listenerConnections(listener, unix, () => (tcp ??= tcpRows()));
       const workers = new Map<number, WorkerReading>();
       // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of
       // the listener has been found in some worker, the rest are idle.
@@ -210,10 +217,13 @@ export class ProcObserver implements Observer {
     for (let k = 0; k < n; k++) {
       const r = idle[(start + k) % idle.length]! as Kept;
       read(r);
-      // Requests shorter than a scan leave no connection to see, but move the counter.
+      // Requests shorter than a scan leave no connection to see, but move the I/O
+      // counter, or (send() and recv() do not count there: flup) wake a thread
+      // other than the main one, whose own wake-ups on a timeout are not requests.
       const io = ioCounter(r.pid);
-      r.served = r.idleIo !== null && io !== null && io !== r.idleIo;
-      r.idleIo = io;
+      const counter = io === null ? null : io + workerThreadWakeups(r.pid);
+      r.served = r.idleIo !== null && counter !== null && counter !== r.idleIo;
+      r.idleIo = counter;
     }
     this.cursor = start + n;
   }
@@ -257,13 +267,14 @@ export class ProcObserver implements Observer {
       const sys = blockedIn(pid);
       reading = sys !== null && (reads?.has(sys.nr) ?? false) && held.includes(sys.arg0);
       eventLoop = sys !== null && (EVENT_LOOP_WAITS[this.arch]?.has(sys.nr) ?? false);
-      if (!eventLoop) {
+      // Waiting (its one connection read by its main thread) and event loops are never hung: no progress needed.
+      if (!eventLoop && !reading) {
         const selects = SELECTS[this.arch];
         const waits = WAITS[this.arch];
         const read = new Set<number>();
         // One thread (php-cgi, uWSGI, fcgiwrap): its status and the syscall read above; the task list only for threaded ones.
         const status = taskStatus(pid);
-        const each = status === null ? [] : status.threads <= 1 ? [{ sys, wakeups: status.wakeups }] : threads(pid);
+        const each = status === null ? [] : status.threads <= 1 ? [{ tid: pid, sys, wakeups: status.wakeups }] : threads(pid);
         for (const t of each) {
           // A threaded server (flup, uWSGI with threads) reads its connections in
           // threads other than the main one: waiting when each held connection is

@@ -183,6 +183,7 @@ export function blockedIn(pid: number, file = `/proc/${pid}/syscall`): { nr: num
 }
 
 export interface ThreadReading {
+  tid: number;
   /** The system call it is blocked in; null while it runs. */
   sys: { nr: number; arg0: number } | null;
   /** Times it gave up the CPU of its own accord so far (it slept, waited or did blocking I/O), from voluntary_ctxt_switches. */
@@ -214,7 +215,7 @@ export function threads(pid: number): ThreadReading[] {
   const out: ThreadReading[] = [];
   for (const tid of tids) {
     const status = taskStatus(pid, `/proc/${pid}/task/${tid}/status`);
-    if (status) out.push({ sys: blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`), wakeups: status.wakeups }); // else: exited meanwhile
+    if (status) out.push({ tid: Number(tid), sys: blockedIn(pid, `/proc/${pid}/task/${tid}/syscall`), wakeups: status.wakeups }); // else: exited meanwhile
   }
   return out;
 }

@@ -369,7 +369,7 @@ export class Pool {
   }
 
   private newSlot(index: number): Slot {
-    return new Slot(index, this.config, this.host, this.observer, (s) => this.spec(s));
+    return new Slot(index, this.config, this.host, this.observer, (s) => this.spec(s), () => this.socketFd);
   }
 
   private spec(slot: Slot): SpawnSpec | null {

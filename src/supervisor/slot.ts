@@ -194,6 +194,8 @@ export class Slot {
     private readonly observer: SlotObserver,
     /** null: the pool's socket is not in hand yet (the first ~100 ms after start-up; src/host/listeners.ts). */
     private readonly specFor: (slot: Slot) => SpawnSpec | null,
+    /** The pool's listening descriptor in the daemon, for a lossless stop's looks (without building a spawn spec each time). */
+    private readonly listenerFd: () => number | null = () => specFor(this)?.socketFd ?? null,
   ) {
     this.index = index;
     this.since = host.now();
@@ -336,8 +338,8 @@ export class Slot {
       this.host.signalTree(pid, 'SIGSTOP');
       return next(FREEZE_POLL_MS), true;
     }
-    const socketFd = this.specFor(this)?.socketFd;
-    const held = socketFd === undefined ? null : this.host.connectionsHeld(pid, socketFd);
+    const socketFd = this.listenerFd();
+    const held = socketFd === null ? null : this.host.connectionsHeld(pid, socketFd);
     if (held === null) return false;
     if (held === 0 && this.frozen) {
       this.drained = true;

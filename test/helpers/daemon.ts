@@ -12,7 +12,7 @@ import { processStart, statFields } from '../../src/host/procnet.js';
 import { realHost } from '../../src/host/processes.js';
 
 export { processStart };
-import type { Processes, Scratch, Started } from './peers.js';
+import { FLUP, type Processes, type Scratch, type Started } from './peers.js';
 
 export const FCGID_BIN = fileURLToPath(new URL('../../bin/fcgid', import.meta.url));
 
@@ -70,6 +70,21 @@ export function flaskPool(wsgiFile: string, listen: string, extra: Record<string
     start_secs: '300ms',
     env: { PYTHONDONTWRITEBYTECODE: '1' },
     ...extra,
+  };
+}
+
+/**
+ * The Flask app of test/fixtures/flup/app.fcgi under flup on `listen`, the way
+ * Flask's FastCGI guide deploys it: its threaded server, or with
+ * `env: { FLUP_SERVER: 'fork' }` its pre-forking one. Debian's python3 (it has Flask).
+ */
+export function flupPool(listen: string, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Record<string, unknown> {
+  return {
+    command: ['/usr/bin/python3', fileURLToPath(new URL('../fixtures/flup/app.fcgi', import.meta.url))],
+    listen,
+    start_secs: '300ms',
+    ...extra,
+    env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1', ...env },
   };
 }
 

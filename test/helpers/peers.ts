@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { realHost } from '../../src/host/processes.js';
 
 export const REQUIRE_PEERS = process.env.FCGID_REQUIRE_PEERS === '1';
@@ -47,6 +48,17 @@ const UWSGI_PYTHON_PLUGIN = '/usr/lib/uwsgi/plugins/python3_plugin.so';
 export function missingFlask(): string | null {
   const missing = missingPeers('uwsgi') ?? missingFiles(UWSGI_PYTHON_PLUGIN);
   if (missing !== null) return missing;
+  if (run('/usr/bin/python3', ['-c', 'import flask']).status === 0) return null;
+  return unavailable('/usr/bin/python3 cannot import flask (apt-get install python3-flask)');
+}
+
+/** flup for Python 3, beside the checkout (../shared/peers/README.md). */
+export const FLUP = fileURLToPath(new URL('../../../shared/peers/flup-py3', import.meta.url));
+
+/** Why Flask under flup cannot run here: /usr/bin/python3 with Flask, and flup beside the checkout. */
+export function missingFlup(): string | null {
+  const flup = missingFiles(`${FLUP}/flup/server/fcgi.py`);
+  if (flup !== null) return flup;
   if (run('/usr/bin/python3', ['-c', 'import flask']).status === 0) return null;
   return unavailable('/usr/bin/python3 cannot import flask (apt-get install python3-flask)');
 }

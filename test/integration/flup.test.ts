@@ -6,22 +6,13 @@
 
 import { closeSync, constants, openSync } from 'node:fs';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fcgictl, poolWhen } from '../helpers/control.js';
-import { Fcgid, tearDown, writeConfig } from '../helpers/daemon.js';
+import { Fcgid, flupPool, tearDown, writeConfig } from '../helpers/daemon.js';
 import { nginxGet, startNginx } from '../helpers/nginx.js';
-import { Processes, Scratch, missingFiles, missingFlask, missingPeers, run } from '../helpers/peers.js';
+import { Processes, Scratch, missingFlup, missingPeers, run } from '../helpers/peers.js';
 
-const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-const FLUP = fileURLToPath(new URL('../../../shared/peers/flup-py3', import.meta.url));
-
-const missing = missingPeers('nginx', 'python3') ?? missingFlask() ?? missingFiles(`${FLUP}/flup/server/fcgi.py`);
-
-/** A pool of the Flask app under flup's threaded server on `sock`; `env` added to its environment. */
-function flupPool(sock: string, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Record<string, unknown> {
-  return { command: ['python3', `${FIXTURES}flup/app.fcgi`], listen: `unix:${sock}`, start_secs: '300ms', ...extra, env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1', ...env } };
-}
+const missing = missingPeers('nginx') ?? missingFlup();
 
 describe.skipIf(missing)('flup threaded and idle_timeout', () => {
   const processes = new Processes();
@@ -33,7 +24,7 @@ describe.skipIf(missing)('flup threaded and idle_timeout', () => {
   beforeAll(async () => {
     scratch = new Scratch('fcgid-flup-');
     ctl = scratch.path('flup.ctl');
-    const pool = flupPool(scratch.path('app.sock'), { workers: 1, idle_timeout: '2s', stop_timeout: '1s' });
+    const pool = flupPool(`unix:${scratch.path('app.sock')}`, { workers: 1, idle_timeout: '2s', stop_timeout: '1s' });
     d = new Fcgid(processes, writeConfig(scratch, 'flup', { pools: { app: pool } }));
     await d.waitForRunning('app', 1, 30_000);
     ({ port } = await startNginx(processes, scratch, [{ prefix: '/', upstream: 'app', keepConn: true, params: { SCRIPT_NAME: '""', PATH_INFO: '$uri' } }], { upstreams: [{ name: 'app', server: `unix:${scratch.path('app.sock')}`, keepalive: 4 }] }));
@@ -108,7 +99,7 @@ describe.skipIf(missing)("flup's bindAddress: a worker that binds its own socket
   const write = (bind: boolean): string =>
     writeConfig(scratch, 'bound', {
       pools: {
-        app: flupPool(sock, { workers: 2, stop_timeout: '1s' }, bind ? { FLUP_BIND: sock } : {}),
+        app: flupPool(`unix:${sock}`, { workers: 2, stop_timeout: '1s' }, bind ? { FLUP_BIND: sock } : {}),
       },
     });
   const ctlRun = (...args: string[]) => fcgictl(processes, ['-s', ctl, ...args]);
@@ -155,7 +146,7 @@ describe.skipIf(missing)('requests shorter than a scan', () => {
   beforeAll(async () => {
     scratch = new Scratch('fcgid-flup-short-');
     ctl = scratch.path('short.ctl');
-    const pool = flupPool(scratch.path('app.sock'), { workers: 2 });
+    const pool = flupPool(`unix:${scratch.path('app.sock')}`, { workers: 2 });
     d = new Fcgid(processes, writeConfig(scratch, 'short', { pools: { app: pool } }));
     await d.waitForRunning('app', 2, 30_000);
   });

@@ -11,14 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { fcgictl, poolWhen } from '../helpers/control.js';
-import { Fcgid, flaskPool, phpPool, tearDown, writeConfig } from '../helpers/daemon.js';
+import { Fcgid, flaskPool, flupPool, phpPool, tearDown, writeConfig } from '../helpers/daemon.js';
 import { underLoad, type Reply } from '../helpers/load.js';
 import { startNginx, type FastCGILocation } from '../helpers/nginx.js';
 import { missingApache, startApache, startLighttpd } from '../helpers/webservers.js';
-import { Processes, Scratch, missingFiles, missingFlask, missingPeers, run } from '../helpers/peers.js';
+import { FLUP, Processes, Scratch, missingFlask, missingFlup, missingPeers, run } from '../helpers/peers.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-const FLUP = fileURLToPath(new URL('../../../shared/peers/flup-py3', import.meta.url));
 const WORKERS = 3;
 
 interface Peer {
@@ -27,12 +26,7 @@ interface Peer {
   params?: Record<string, string>;
 }
 
-const flup = (server: 'threaded' | 'fork') => (sock: string) => ({
-  command: ['python3', `${FIXTURES}flup/app.fcgi`],
-  listen: `unix:${sock}`,
-  start_secs: '500ms',
-  env: { PYTHONPATH: FLUP, PYTHONDONTWRITEBYTECODE: '1', FLUP_SERVER: server },
-});
+const flup = (server: 'threaded' | 'fork') => (sock: string) => flupPool(`unix:${sock}`, { start_secs: '500ms' }, { FLUP_SERVER: server });
 
 const PEERS: Peer[] = [
   { name: 'flup', pool: flup('threaded') },
@@ -43,7 +37,7 @@ const PEERS: Peer[] = [
   { name: 'node', pool: (sock) => ({ command: [process.execPath, `${FIXTURES}daemon/env.mjs`], listen: `unix:${sock}`, socket_fd: 3, start_secs: '300ms' }) },
 ];
 
-const missing = missingPeers('nginx', 'python3', 'php-cgi', 'fcgiwrap', 'uwsgi') ?? missingFlask() ?? missingFiles(`${FLUP}/flup/server/fcgi.py`);
+const missing = missingPeers('nginx', 'php-cgi', 'fcgiwrap', 'uwsgi') ?? missingFlask() ?? missingFlup();
 
 describe.skipIf(missing)('stops that lose no request, under load through nginx', () => {
   const processes = new Processes();
