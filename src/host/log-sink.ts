@@ -22,6 +22,8 @@ export const OUTPUT_QUEUE_LIMIT = 256 * 1024;
 export const OWN_QUEUE_LIMIT = 4 * 1024 * 1024;
 /** How soon a write that found the sink full (EAGAIN) is tried again. */
 export const RETRY_MS = 20;
+/** Drops are said in the log at most this often. */
+export const REPORT_EVERY_MS = 5_000;
 
 /** pino's numeric levels to syslog priorities (debug 7, info 6, warning 4, err 3, crit 2). */
 const PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
@@ -90,6 +92,9 @@ export class LogSink implements WorkerOutput {
   private readonly total: LogDrops = { workerLines: 0, fcgidLines: 0, bytes: 0, failedWrites: 0, lastError: null };
   /** What `total` was when the log last said what was dropped. */
   private told: LogDrops = { ...this.total };
+  /** When drops were last said, and whether a write got through since. */
+  private toldAt = -Infinity;
+  private wrote = false;
   private readonly idle: Array<() => void> = [];
 
   private readonly file: string | null;
@@ -139,8 +144,8 @@ export class LogSink implements WorkerOutput {
   flushed(ms: number): Promise<void> {
     if (!this.busy()) return Promise.resolve();
     return new Promise((resolve) => {
+      // Not unref'd: it keeps the loop alive (bounded by `ms`) while a full pipe is retried.
       const timer = setTimeout(resolve, ms);
-      timer.unref();
       this.idle.push(() => {
         clearTimeout(timer);
         resolve();
@@ -200,6 +205,7 @@ export class LogSink implements WorkerOutput {
         }
         return;
       }
+      this.wrote = true;
       this.pending = written < buf.length ? buf.subarray(written) : null;
       this.afterWrite();
     });
@@ -213,7 +219,12 @@ export class LogSink implements WorkerOutput {
   /** Nothing queued or under way: say what was dropped, if anything, and wake those waiting for a flush. */
   private drained(): void {
     const t = this.total;
-    if (t.bytes !== this.told.bytes) {
+    // Said only once a write got through since the last time, and at most every
+    // REPORT_EVERY_MS: a log that keeps failing must not feed itself its own reports.
+    const now = Date.now();
+    if (t.bytes !== this.told.bytes && this.wrote && now - this.toldAt >= REPORT_EVERY_MS) {
+      this.wrote = false;
+      this.toldAt = now;
       const since: LogDrops = {
         workerLines: t.workerLines - this.told.workerLines,
         fcgidLines: t.fcgidLines - this.told.fcgidLines,
