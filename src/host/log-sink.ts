@@ -95,6 +95,7 @@ export class LogSink implements WorkerOutput {
   /** When drops were last said, and whether a write got through since. */
   private toldAt = -Infinity;
   private wrote = false;
+  private reportTimer: NodeJS.Timeout | null = null;
   private readonly idle: Array<() => void> = [];
 
   private readonly file: string | null;
@@ -218,25 +219,40 @@ export class LogSink implements WorkerOutput {
 
   /** Nothing queued or under way: say what was dropped, if anything, and wake those waiting for a flush. */
   private drained(): void {
-    const t = this.total;
-    // Said only once a write got through since the last time, and at most every
-    // REPORT_EVERY_MS: a log that keeps failing must not feed itself its own reports.
-    const now = Date.now();
-    if (t.bytes !== this.told.bytes && this.wrote && now - this.toldAt >= REPORT_EVERY_MS) {
-      this.wrote = false;
-      this.toldAt = now;
-      const since: LogDrops = {
-        workerLines: t.workerLines - this.told.workerLines,
-        fcgidLines: t.fcgidLines - this.told.fcgidLines,
-        bytes: t.bytes - this.told.bytes,
-        failedWrites: t.failedWrites - this.told.failedWrites,
-        lastError: t.lastError,
-      };
-      this.told = { ...t };
-      this.options.dropped(since);
-    }
+    this.report();
     for (const wake of this.idle.splice(0)) wake();
   }
+
+  /**
+   * What was dropped since the last report, said only once a write got through
+   * since, and at most every REPORT_EVERY_MS (later, by a timer, when sooner):
+   * a log that keeps failing must not feed itself its own reports.
+   */
+  private report(): void {
+    const t = this.total;
+    if (t.bytes === this.told.bytes || !this.wrote) return;
+    const now = Date.now();
+    if (now - this.toldAt < REPORT_EVERY_MS) {
+      this.reportTimer ??= setTimeout(() => {
+        this.reportTimer = null;
+        this.report();
+      }, this.toldAt + REPORT_EVERY_MS - now);
+      this.reportTimer.unref();
+      return;
+    }
+    this.wrote = false;
+    this.toldAt = now;
+    const since: LogDrops = {
+      workerLines: t.workerLines - this.told.workerLines,
+      fcgidLines: t.fcgidLines - this.told.fcgidLines,
+      bytes: t.bytes - this.told.bytes,
+      failedWrites: t.failedWrites - this.told.failedWrites,
+      lastError: t.lastError,
+    };
+    this.told = { ...t };
+    this.options.dropped(since);
+  }
+
 
   private swapFile(): void {
     this.reopenWanted = false;
@@ -253,6 +269,7 @@ export class LogSink implements WorkerOutput {
   /** Stops retrying, and closes log.file (a descriptor it was given stays open). */
   close(): void {
     if (this.retry) clearTimeout(this.retry);
+    if (this.reportTimer) clearTimeout(this.reportTimer);
     if (this.file !== null) closeSync(this.fd);
   }
 }
