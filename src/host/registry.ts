@@ -13,10 +13,11 @@
 // listening socket at that pool's address. pid 0, 1 and fcgid's own are never
 // signalled (processes.ts).
 
-import { closeSync, constants, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { formatAddress } from '../fastcgi/address.js';
+import { formatAddress, parseAddress, type Address } from '../fastcgi/address.js';
 import type { Config } from '../config/types.js';
+import { parseSignal } from '../config/units.js';
 import type { Host } from '../supervisor/port.js';
 import { fmtMs } from '../supervisor/format.js';
 import { signallable } from './processes.js';
@@ -100,7 +101,8 @@ export class Registry {
     rmSync(tmp, { force: true });
     const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      writeSync(fd, JSON.stringify({ daemon: this.daemon, workers: [...this.records.values()] } satisfies RegistryFile));
+      // writeFileSync on a descriptor writes until everything is written.
+      writeFileSync(fd, JSON.stringify({ daemon: this.daemon, workers: [...this.records.values()] } satisfies RegistryFile));
     } finally {
       closeSync(fd);
     }
@@ -135,7 +137,8 @@ export class Registry {
   }
 }
 
-const SIGNALS = new Set(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGWINCH']);
+/** The longest a sweep waits for one leftover after its stop signal, whatever its record says. */
+const LEFTOVER_WAIT_MAX_MS = 600_000;
 
 function isProcessRecord(v: unknown): v is ProcessRecord {
   const r = v as ProcessRecord | null;
@@ -149,11 +152,11 @@ function isWorkerRecord(v: unknown): v is WorkerRecord {
     signallable(r.pid) &&
     typeof r.pool === 'string' &&
     typeof r.listen === 'string' &&
-    SIGNALS.has(r.stop_signal) &&
+    // Any signal the config accepts; a stop_timeout is waited at most LEFTOVER_WAIT_MAX_MS (stopLeftover).
+    parseSignal(r.stop_signal).ok &&
     typeof r.stop_timeout === 'number' &&
     Number.isFinite(r.stop_timeout) &&
-    r.stop_timeout >= 0 &&
-    r.stop_timeout <= 600_000
+    r.stop_timeout >= 0
   );
 }
 
@@ -162,21 +165,19 @@ function alive(p: ProcessRecord): boolean {
 }
 
 /** The process holds a listening socket at `listen` (a unix path, or a TCP port on that address). */
-function holdsSocket(pid: number, listen: string): boolean {
+function holdsSocket(pid: number, listen: string, sockets: { unix: Map<number, string>; tcp: ReturnType<typeof tcpListeners> }): boolean {
+  let address: Address;
   let inodes: Map<number, number>;
   try {
+    address = parseAddress(listen);
     inodes = socketFds(pid);
   } catch {
     return false;
   }
-  if (inodes.size === 0) return false;
-  const unix = unixSocketPaths();
-  const tcp = tcpListeners();
   for (const inode of inodes.values()) {
-    const path = unix.get(inode);
-    if (path !== undefined && `unix:${path}` === listen) return true;
-    const t = tcp.get(inode);
-    if (t && formatAddress({ kind: 'tcp', host: t.host, port: t.port }) === listen) return true;
+    if (address.kind === 'unix' && sockets.unix.get(inode) === address.path) return true;
+    // By port: the record keeps the host as configured (localhost), /proc shows what it resolved to.
+    if (address.kind === 'tcp' && sockets.tcp.get(inode)?.port === address.port) return true;
   }
   return false;
 }
@@ -195,10 +196,12 @@ export async function sweepLeftovers(file: string, config: Config, host: Host, l
   const listens = new Map(config.pools.map((p) => [p.name, formatAddress(p.listen)]));
   const left: WorkerRecord[] = [];
   let spared = ignored;
+  let sockets: Parameters<typeof holdsSocket>[2] | null = null;
   for (const r of workers) {
     // Gone, or its pid now names another process: nothing to do.
     if (!alive(r)) continue;
-    if (listens.get(r.pool) === r.listen && holdsSocket(r.pid, r.listen)) left.push(r);
+    if (listens.get(r.pool) !== r.listen) spared++;
+    else if (holdsSocket(r.pid, r.listen, (sockets ??= { unix: unixSocketPaths(), tcp: tcpListeners() }))) left.push(r);
     else spared++;
   }
   if (spared > 0) {
@@ -226,11 +229,12 @@ async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise
     }
     return true;
   };
+  const timeout = Math.min(r.stop_timeout, LEFTOVER_WAIT_MAX_MS);
   host.killGroup(r.pid, r.stop_signal);
   // A worker its fcgid had frozen for a lossless stop handles the signal only once resumed.
   host.killGroup(r.pid, 'SIGCONT');
-  if (await wait(r.stop_timeout)) return;
-  log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(r.stop_timeout)} after ${r.stop_signal}; sending SIGKILL`);
+  if (await wait(timeout)) return;
+  log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still alive ${fmtMs(timeout)} after ${r.stop_signal}; sending SIGKILL`);
   host.killGroup(r.pid, 'SIGKILL');
   if (await wait(KILL_WAIT_MS)) return;
   log.warn({ pid: r.pid }, `leftover worker pid ${r.pid} still there ${fmtMs(KILL_WAIT_MS)} after SIGKILL (a zombie, or stuck in the kernel); going on without it`);

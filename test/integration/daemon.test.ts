@@ -394,6 +394,22 @@ describe.skipIf(missingPeers('php-cgi') !== null)('stopping the daemon', () => {
     process.kill(second.pid, 'SIGTERM');
     expect(await second.exited).toBe(0);
   });
+
+  it('regression: a TCP pool named by host (tcp://localhost:PORT) had its leftovers spared (the record said localhost, /proc said 127.0.0.1), and the next start could not bind; now they are stopped', async () => {
+    const port = await freePort();
+    const config = writeConfig(scratch, 'tcphost', { pools: { php: phpPool(`tcp://localhost:${port}`, { workers: 2 }) } });
+    const first = daemon(config);
+    const old = await first.waitForRunning('php', 2);
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+    const second = daemon(config);
+    const found = await second.waitForLog((l) => /left running by a previous fcgid/.test(l.msg));
+    expect([...(found.pids as number[])].sort()).toEqual([...old].sort());
+    await second.waitForRunning('php', 2);
+    for (const pid of old) expect(isRunning(pid)).toBe(false);
+    process.kill(second.pid, 'SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
 });
 
 // ---------------------------------------------------------------------------
