@@ -4,7 +4,7 @@
 // statuses are in docs/fcgictl.md.
 
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { parseSignal } from '../config/units.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
 import type { FastCGIError } from '../fastcgi/errors.js';
@@ -32,10 +32,9 @@ export function statusExit(status: DaemonStatus): number {
 
 /** A signal name as the daemon takes it (SIGHUP); a usage error for one Node does not know. */
 function signalName(value: string): string {
-  const name = value.toUpperCase();
-  const signal = name.startsWith('SIG') ? name : `SIG${name}`;
-  if (!(signal in constants.signals)) throw new InvalidArgumentError(`no signal named ${JSON.stringify(value)}; use a name such as HUP, USR1 or TERM (kill -l lists them)`);
-  return signal;
+  const signal = parseSignal(value);
+  if (!signal.ok) throw new InvalidArgumentError(`no signal named ${JSON.stringify(value)}; use a name such as HUP, USR1 or TERM (kill -l lists them)`);
+  return signal.value;
 }
 
 function repeatable(value: string, previous: string[]): string[] {

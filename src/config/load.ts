@@ -83,11 +83,12 @@ function readConfigText(path: string): string {
 function readBounded(path: string): string {
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.min(size, LIMITS.configBytes) + 1);
+    const st = fstatSync(fd);
+    // A pipe or a device (/dev/stdin, <(…)) says size 0: read it up to the bound.
+    const buf = Buffer.alloc(st.isFile() ? Math.min(st.size, LIMITS.configBytes) + 1 : LIMITS.configBytes + 1);
     let n = 0;
     for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
-    if (n > LIMITS.configBytes) throw tooBig(size);
+    if (n > LIMITS.configBytes) throw tooBig(st.isFile() ? st.size : n);
     return buf.toString('utf8', 0, n);
   } finally {
     closeSync(fd);

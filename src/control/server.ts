@@ -6,7 +6,7 @@
 
 import { chmodSync, chownSync } from 'node:fs';
 import http from 'node:http';
-import { constants } from 'node:os';
+import { parseSignal } from '../config/units.js';
 import { FastCGIClient } from '../fastcgi/client.js';
 import { cgiParams } from '../fastcgi/params.js';
 import { LIMITS } from '../config/types.js';
@@ -126,10 +126,9 @@ export class ControlServer {
       r('POST', '/v1/pools/:name/stop', ({ params }) => sup.command({ kind: 'stop', pool: pool(params) })),
       r('POST', '/v1/pools/:name/start', ({ params }) => sup.command({ kind: 'start', pool: pool(params) })),
       r('POST', '/v1/pools/:name/signal', ({ params, body }) => {
-        const name = typeof body.signal === 'string' ? body.signal.toUpperCase() : '';
-        const signal = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
-        if (!(signal in constants.signals)) throw new HttpError(400, 'FCGID_BAD_REQUEST', `expected {"signal": "SIGHUP"}, got ${JSON.stringify(body.signal)}`);
-        return sup.command({ kind: 'signal', pool: pool(params), signal });
+        const signal = parseSignal(body.signal);
+        if (!signal.ok) throw new HttpError(400, 'FCGID_BAD_REQUEST', `expected {"signal": "SIGHUP"}, got ${JSON.stringify(body.signal)}`);
+        return sup.command({ kind: 'signal', pool: pool(params), signal: signal.value });
       }),
       r('POST', '/v1/pools/:name/request', ({ params, body }) => this.request(pool(params), body)),
       r('GET', '/v1/logs', ({ url, req, res }) => this.logs(url, req, res)),

@@ -159,6 +159,11 @@ export class Commands {
         return port.sockets.open([pool.config]).then((opened) =>
           resume(() => {
             const listener = opened.get(pool.name)!;
+            // fcgid began to stop while the socket was made: it is not taken in.
+            if (this.ctx.stopping()) {
+              port.sockets.close(listener);
+              throw stoppingError();
+            }
             port.sockets.close(pools.move(pool.name, listener));
             pool.adopt(pool.config, listener.fd);
             log.info({ pool: pool.name }, `pool ${pool.name}: a new socket at ${formatAddress(pool.config.listen)}`);
