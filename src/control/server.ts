@@ -10,7 +10,7 @@ import { parseSignal } from '../config/units.js';
 import { FastCGIClient } from '../fastcgi/client.js';
 import { cgiParams } from '../fastcgi/params.js';
 import { LIMITS } from '../config/types.js';
-import { resolveGroup } from '../host/identity.js';
+import { noSuch, resolveGroup } from '../host/identity.js';
 import { LOG_RING_SIZE, entryLine } from '../supervisor/logbook.js';
 import { CommandError } from '../supervisor/errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -84,7 +84,7 @@ export class ControlServer {
     chmodSync(path, this.options.mode);
     if (this.options.group !== null) {
       const gid = resolveGroup(this.options.group);
-      if (gid === null) throw new Error(`control.group: no such group "${this.options.group}"`);
+      if (gid === null) throw new Error(noSuch('control.group', 'group', this.options.group));
       chownSync(path, -1, gid);
     }
   }
@@ -233,9 +233,11 @@ export class ControlServer {
       return;
     }
     this.followers.add(res);
+    // The tail it asked for is not held against it: only what comes on top of it.
+    const tailBytes = res.writableLength;
     const stop = this.sup.logbook.follow(pool, (line) => {
       // A follower that does not read is cut off, never buffered without bound or waited for.
-      if (res.writableLength > FOLLOWER_BUFFER) res.destroy();
+      if (res.writableLength > tailBytes + FOLLOWER_BUFFER) res.destroy();
       else res.write(line);
     });
     req.socket.setTimeout(0);
