@@ -31,7 +31,8 @@ const flup = (server: 'threaded' | 'fork') => (sock: string) => flupPool(`unix:$
 const PEERS: Peer[] = [
   { name: 'flup', pool: flup('threaded') },
   { name: 'flupfork', pool: flup('fork') },
-  { name: 'php', pool: (sock) => phpPool(`unix:${sock}`), params: { SCRIPT_FILENAME: `${FIXTURES}daemon/pid.php` } },
+  // PHP_FCGI_MAX_REQUESTS=0: php-cgi does not recycle itself first, so max_lifetime does (under load it exits after 500 requests, within a second).
+  { name: 'php', pool: (sock) => phpPool(`unix:${sock}`, { env: { PHP_FCGI_MAX_REQUESTS: '0' } }), params: { SCRIPT_FILENAME: `${FIXTURES}daemon/pid.php` } },
   { name: 'fcgiwrap', pool: (sock) => ({ command: ['fcgiwrap'], listen: `unix:${sock}`, start_secs: '300ms' }), params: { SCRIPT_FILENAME: `${FIXTURES}daemon/pid.sh` } },
   { name: 'uwsgi', pool: (sock) => flaskPool(`${FIXTURES}daemon/pid.py`, `unix:${sock}`) },
   { name: 'node', pool: (sock) => ({ command: [process.execPath, `${FIXTURES}daemon/env.mjs`], listen: `unix:${sock}`, socket_fd: 3, start_secs: '300ms' }) },
