@@ -4,6 +4,7 @@
 // statuses are in docs/fcgictl.md.
 
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseSignal } from '../config/units.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlClient, ControlError, EXIT, locate } from '../control/client.js';
@@ -54,6 +55,9 @@ interface RequestOpts {
   header: string[];
   data?: string;
   scriptFilename?: string;
+  mount?: string;
+  kind?: string;
+  root?: string;
   param: string[];
   include?: boolean;
   timeout: number;
@@ -263,7 +267,10 @@ export function fcgictlProgram(): Command {
     .option('-X, --method <method>', 'request method', 'GET')
     .option('-H, --header <header>', "request header 'Name: value' (repeatable)", repeatable, [])
     .option('-d, --data <body>', 'request body, or @FILE to read it from a file')
-    .option('--script-filename <path>', 'SCRIPT_FILENAME, which php-cgi and fcgiwrap need')
+    .option('--mount <prefix>', "URL prefix the app is mounted at (default: the pool's web.mount, or / with -a)")
+    .option('--kind <kind>', "app, php or cgi: how SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME are built (default: the pool's web.kind, or app with -a)")
+    .option('--root <dir>', "document root php and cgi scripts are under (default: the pool's web.root, or the current directory with -a)")
+    .option('--script-filename <path>', 'SCRIPT_FILENAME, instead of the one built from the root')
     .option('-p, --param <NAME=value>', 'extra FastCGI param (repeatable)', repeatable, [])
     .option('-i, --include', 'print the status line and headers before the body')
     .addOption(new Option('--timeout <ms>', 'give up after this long without output').default(30000).argParser(Number))
@@ -293,10 +300,16 @@ export function fcgictlProgram(): Command {
         if (opts.scriptFilename) params.SCRIPT_FILENAME = opts.scriptFilename;
         let res: { status: number; statusText: string; rawHeaders: Array<[string, string]>; body: Buffer; stderr: Buffer; appStatus: number };
         if (opts.address) {
-          const [{ FastCGIClient }, { cgiParams }] = await Promise.all([import('../fastcgi/client.js'), import('../fastcgi/params.js')]);
+          const [{ FastCGIClient }, { overrideWeb, webParams }] = await Promise.all([import('../fastcgi/client.js'), import('../web/params.js')]);
+          let web;
+          try {
+            web = overrideWeb({ mount: '/', kind: 'app', root: process.cwd(), static: {} }, { mount: opts.mount, kind: opts.kind, root: opts.root && resolve(opts.root) });
+          } catch (err) {
+            program.error(`fcgictl: ${(err as Error).message}`, { exitCode: EXIT.USAGE });
+          }
           const client = new FastCGIClient({ address: opts.address, keepConn: false, timeout: opts.timeout });
           try {
-            res = await client.fetch({ params: cgiParams({ method: opts.method, url, headers, contentLength: body?.length, params }), body });
+            res = await client.fetch({ params: webParams(web!, { method: opts.method, url, headers, contentLength: body?.length, params }), body });
           } finally {
             client.close();
           }
@@ -304,7 +317,7 @@ export function fcgictlProgram(): Command {
           const r = await (await control()).call<FastCGIResponse>(
             'POST',
             `/v1/pools/${encodeURIComponent(pool!)}/request`,
-            { method: opts.method, path: url, headers, params, body: body?.toString('base64'), timeout_ms: opts.timeout },
+            { method: opts.method, path: url, headers, params, body: body?.toString('base64'), timeout_ms: opts.timeout, mount: opts.mount, kind: opts.kind, root: opts.root && resolve(opts.root) },
           );
           res = { status: r.status, statusText: r.status_text, rawHeaders: r.headers, body: Buffer.from(r.body, 'base64'), stderr: Buffer.from(r.stderr), appStatus: r.app_status };
         }

@@ -6,7 +6,7 @@
 // every number have upper bounds (LIMITS in types.ts).
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import { AddressError, formatAddress, parseAddress, type Address } from '../fastcgi/address.js';
 import { splitCommand } from './command.js';
@@ -15,13 +15,17 @@ import {
   LIMITS,
   LOG_LEVELS,
   POOL_DEFAULTS,
+  APP_KINDS,
   RESTART_POLICIES,
   STOP_MODES,
+  type AppKind,
+  URL_PATH,
   type Config,
   type ControlConfig,
   type LogConfig,
   type MetricsConfig,
   type PoolConfig,
+  type WebConfig,
 } from './types.js';
 import { parseDuration, parseMode, parseSignal, parseSize, type Parsed } from './units.js';
 import { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
@@ -39,7 +43,10 @@ const TOP_KEYS = ['control', 'log', 'metrics', 'pools'] as const;
 const METRICS_KEYS = ['listen'] as const;
 const CONTROL_KEYS = ['socket', 'mode', 'group'] as const;
 const LOG_KEYS = ['level', 'file'] as const;
-const POOL_KEYS = ['command', 'listen', 'cwd', ...Object.keys(POOL_DEFAULTS)] as const;
+const POOL_KEYS = ['command', 'listen', 'cwd', 'web', ...Object.keys(POOL_DEFAULTS)] as const;
+const WEB_KEYS = ['mount', 'kind', 'root', 'static'] as const;
+/** What a directory written into a web server's config must not hold: quotes, escapes, variables ($), comments, separators, control characters. */
+const UNSAFE_IN_WEB_CONFIG = /["'\\$#;{}<>|`\x00-\x1f\x7f]/;
 const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function loadConfig(file: string, options: LoadOptions = {}): Config {
@@ -337,8 +344,58 @@ function readPool(r: Reader, node: Node | null, keyNode: Node, at: string, name:
     max_memory: r.size(m.get('max_memory'), `${at}.max_memory`) ?? d.max_memory,
     max_lifetime: r.duration(m.get('max_lifetime'), `${at}.max_lifetime`) ?? d.max_lifetime,
     watch: r.stringList(m.get('watch'), `${at}.watch`) ?? d.watch,
+    web: { mount: '/', kind: 'app', root: dir, static: {} },
   };
+  pool.web = readWeb(r, m.get('web'), `${at}.web`, pool, dir);
   return command && listen ? pool : null;
+}
+
+/** What fcgid calls a program by default: php-cgi (any version suffix) is php, fcgiwrap is cgi, anything else one app. */
+export function kindOf(command: readonly string[]): AppKind {
+  const program = basename(command[0] ?? '');
+  if (/^php[\d.]*-cgi[\d.]*$/.test(program)) return 'php';
+  if (program === 'fcgiwrap') return 'cgi';
+  return 'app';
+}
+
+function readWeb(r: Reader, node: Node | undefined, at: string, pool: PoolConfig, dir: string): WebConfig {
+  const m = r.map(node, at, WEB_KEYS, true);
+  const urlPath = (n: Node | undefined, path: string): string | null => {
+    const s = r.string(n, path);
+    if (s === null || URL_PATH.test(s)) return s;
+    r.error(n!, path, `expected a URL path like / or /app (letters, digits, "-", "_", ".", "~"; no trailing slash), got ${JSON.stringify(s)}`);
+    return null;
+  };
+  const directory = (n: Node | undefined, path: string): string | null => {
+    const s = r.path(n, path, dir);
+    if (s === null || !UNSAFE_IN_WEB_CONFIG.test(s)) return s;
+    r.error(n!, path, `${JSON.stringify(s)} holds a character a web server's config would have to escape (quotes, \\, $, #, ;, braces, <>, |); move or link the directory to a plain path`);
+    return null;
+  };
+  const mount = urlPath(m?.get('mount'), `${at}.mount`) ?? '/';
+  const staticNode = m?.get('static');
+  const statics: Record<string, string> = {};
+  for (const url of Object.keys(r.stringMap(staticNode, `${at}.static`) ?? {})) {
+    const where = `${at}.static.${url}`;
+    const pair = (staticNode as YAMLMap).items.find((p) => isScalar(p.key) && String(p.key.value) === url)!;
+    const keyNode = pair.key as Node;
+    if (!URL_PATH.test(url) || url === '/') {
+      r.error(keyNode, where, `expected a URL path below /, like /static, got ${JSON.stringify(url)}`);
+      continue;
+    }
+    if (mount !== '/' && !url.startsWith(`${mount}/`)) {
+      r.error(keyNode, where, `is not under web.mount ${mount}; write the URL the browser asks for, e.g. ${mount}${url}`);
+      continue;
+    }
+    const resolved = directory(pair.value as Node, where);
+    if (resolved !== null) statics[url] = resolved;
+  }
+  return {
+    mount,
+    kind: r.oneOf(m?.get('kind'), `${at}.kind`, APP_KINDS) ?? kindOf(pool.command),
+    root: directory(m?.get('root'), `${at}.root`) ?? (UNSAFE_IN_WEB_CONFIG.test(pool.cwd) ? dir : pool.cwd),
+    static: statics,
+  };
 }
 
 /** socket_owner and socket_group; `socket_owner: user:group` (supervisord's form) sets both. */

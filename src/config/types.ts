@@ -60,6 +60,29 @@ export interface PoolConfig {
   /** Milliseconds; 0 = off. */
   max_lifetime: number;
   watch: string[];
+  /** How the web server in front reaches this pool (docs/web-servers.md); read by `fcgid web-config` and `fcgictl request`, never by workers. */
+  web: WebConfig;
+}
+
+/**
+ * app: one program answers every URL under the mount (WSGI's SCRIPT_NAME/PATH_INFO: flup, uWSGI, Node);
+ * php: scripts under web.root (SCRIPT_FILENAME), php-cgi; cgi: CGI scripts under web.root, through fcgiwrap.
+ */
+export type AppKind = 'app' | 'php' | 'cgi';
+export const APP_KINDS: readonly AppKind[] = ['app', 'php', 'cgi'];
+
+/** A URL path fcgid writes into a web server's config: "/" or segments of unreserved characters (RFC 3986), none "." or "..". */
+export const URL_PATH = /^\/$|^(\/(?!\.{1,2}(\/|$))[A-Za-z0-9._~-]+)+$/;
+
+export interface WebConfig {
+  /** URL prefix the pool answers under: "/" or "/name[/name…]", no trailing slash. */
+  mount: string;
+  /** Default: from the command (php-cgi: php, fcgiwrap: cgi, anything else: app). */
+  kind: AppKind;
+  /** The document root: where php and cgi scripts are (URL mount/x.php is root/x.php). Default: the pool's cwd. */
+  root: string;
+  /** URL path → directory the web server serves itself (static files), e.g. /static → /var/www/app/static. */
+  static: Record<string, string>;
 }
 
 export interface MetricsConfig {
@@ -104,7 +127,7 @@ export const POOL_DEFAULTS = {
   max_memory: 0,
   max_lifetime: 0,
   watch: [],
-} satisfies Omit<PoolConfig, 'name' | 'command' | 'listen' | 'cwd'>;
+} satisfies Omit<PoolConfig, 'name' | 'command' | 'listen' | 'cwd' | 'web'>;
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];

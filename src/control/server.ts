@@ -8,8 +8,8 @@ import { chmodSync, chownSync } from 'node:fs';
 import http from 'node:http';
 import { parseSignal } from '../config/units.js';
 import { FastCGIClient } from '../fastcgi/client.js';
-import { cgiParams } from '../fastcgi/params.js';
-import { LIMITS } from '../config/types.js';
+import { LIMITS, type WebConfig } from '../config/types.js';
+import { overrideWeb, webParams } from '../web/params.js';
 import { noSuch, resolveGroup } from '../host/identity.js';
 import { LOG_RING_SIZE, entryLine } from '../supervisor/logbook.js';
 import { CommandError } from '../supervisor/errors.js';
@@ -191,10 +191,16 @@ export class ControlServer {
     const headers = isStringMap(body.headers) ? body.headers : {};
     const extra = isStringMap(body.params) ? body.params : {};
     const timeout = optionalInteger(body, 'timeout_ms', 1, MAX_REQUEST_TIMEOUT_MS) ?? 30_000;
+    let web: WebConfig;
+    try {
+      web = overrideWeb(this.sup.config.pools.find((p) => p.name === name)!.web, body);
+    } catch (err) {
+      throw new HttpError(400, 'FCGID_BAD_REQUEST', (err as Error).message);
+    }
     const client = new FastCGIClient({ address: this.sup.addressOf(name), keepConn: false, timeout });
     try {
       const r = await client.fetch({
-        params: cgiParams({ method: typeof body.method === 'string' ? body.method : 'GET', url: path, headers, contentLength: data?.length, params: extra }),
+        params: webParams(web, { method: typeof body.method === 'string' ? body.method : 'GET', url: path, headers, contentLength: data?.length, params: extra }),
         body: data,
       });
       return {
@@ -307,3 +313,4 @@ function optionalInteger(body: Record<string, unknown>, key: string, min: number
 function isStringMap(v: unknown): v is Record<string, string> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 }
+

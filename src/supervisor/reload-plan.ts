@@ -34,10 +34,12 @@ export interface ReloadPlan {
 const SOCKET_KEYS = ['listen', 'socket_fd', 'backlog', 'socket_mode', 'socket_owner', 'socket_group'] as const;
 /** Keys read by fcgid about a running worker; a change applies without restarting it. */
 const LIVE_KEYS = ['workers', 'min_workers', 'max_workers', 'spare_idle_timeout', 'idle_timeout', 'max_memory', 'max_lifetime', 'watch'] as const;
+/** Keys about the web server in front (web.mount, …): a change is adopted without touching a worker. */
+const FRONT_KEYS = ['web'] as const;
 
 function workerShape(p: PoolConfig): string {
   const copy: Record<string, unknown> = { ...p };
-  for (const k of [...SOCKET_KEYS, ...LIVE_KEYS]) delete copy[k];
+  for (const k of [...SOCKET_KEYS, ...LIVE_KEYS, ...FRONT_KEYS]) delete copy[k];
   return JSON.stringify(copy);
 }
 

@@ -35,7 +35,7 @@ function configError(text: string): ConfigError {
 }
 
 const EXPECTED_POOL_KEYS =
-  'command, listen, cwd, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, fatal_retry, stop_mode, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
+  'command, listen, cwd, web, user, group, umask, env, clear_env, pass_env, socket_fd, socket_mode, socket_owner, socket_group, backlog, allowed_clients, workers, min_workers, max_workers, spare_idle_timeout, idle_timeout, start_secs, start_retries, fatal_retry, stop_mode, stop_signal, stop_timeout, restart, max_memory, max_lifetime, watch';
 
 const WORKERS = 'expected an integer from 1 to 10,000';
 const DURATION = 'expected a duration such as 250ms, 30s, 5m, 1h or a number of seconds';
@@ -298,6 +298,7 @@ describe('defaults', () => {
           max_memory: 0,
           max_lifetime: 0,
           watch: [],
+          web: { mount: '/', kind: 'php', root: '/etc/fcgid', static: {} },
         },
       ],
     });
