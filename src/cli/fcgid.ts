@@ -22,6 +22,7 @@ import type { LogDrops } from '../supervisor/port.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
+import { addImportCommand } from './import-command.js';
 
 export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
 
@@ -255,6 +256,43 @@ export function fcgidProgram(launch: Launch): Command {
       const view = configView(config);
       process.stdout.write(opts.json ? JSON.stringify(view, null, 2) + '\n' : stringify(view));
     });
+
+  program
+    .command('web-config')
+    .description("print the web server's config for a pool: nginx, apache (mod_proxy_fcgi) or lighttpd")
+    .argument('<server>', 'nginx, apache or lighttpd')
+    .argument('[pool]', 'the pool (may be left out when the config has one)')
+    .requiredOption('-c, --config <file>', 'YAML config file')
+    .option('--htaccess', "Apache: the .htaccess for the mount's directory instead of a virtual host")
+    .option('--listen <port>', 'where the web server listens: a port, or address:port', '80')
+    .option('--server-name <name>', 'the site\'s host name (default: any)')
+    .option('--web-user <user>', "the user the web server's workers run as (default: read from its installed config)")
+    .action(async (server: string, poolName: string | undefined, opts: { config: string; htaccess?: boolean; listen: string; serverName?: string; webUser?: string }) => {
+      const [{ WEB_SERVERS, socketReach, webServerUser }, { cannotGenerate, webServerConfig }] = await Promise.all([import('../host/reach.js'), import('../web/generate.js')]);
+      const usage = (message: string): never => {
+        process.stderr.write(`fcgid web-config: ${message}\n`);
+        process.exit(EXIT.CONFIG);
+      };
+      const which = WEB_SERVERS.find((s) => s === server) ?? usage(`no web server ${JSON.stringify(server)}; one of ${WEB_SERVERS.join(', ')}`);
+      if (!/^(\d{1,5}|[\w.:[\]-]{1,255}:\d{1,5})$/.test(opts.listen)) usage(`--listen ${JSON.stringify(opts.listen)}: expected a port (80) or address:port (127.0.0.1:8080)`);
+      if (opts.serverName !== undefined && !/^[\w.*-]{1,255}$/.test(opts.serverName)) usage(`--server-name ${JSON.stringify(opts.serverName)}: expected a host name`);
+      const config = load(opts.config);
+      const names = config.pools.map((p) => p.name);
+      const pool =
+        poolName === undefined
+          ? config.pools.length === 1
+            ? config.pools[0]!
+            : usage(`${opts.config} has ${names.length} pools; name one: ${names.join(', ')}`)
+          : (config.pools.find((p) => p.name === poolName) ?? usage(`no pool ${poolName} in ${opts.config}; its pools: ${names.join(', ')}`));
+      const why = cannotGenerate(pool, { server: which, htaccess: opts.htaccess });
+      if (why) usage(why);
+      const user = opts.webUser ? { name: opts.webUser, from: '--web-user' } : webServerUser(which);
+      const reach = socketReach(pool, user.name);
+      process.stdout.write(webServerConfig(pool, { server: which, htaccess: opts.htaccess, listen: opts.listen, serverName: opts.serverName ?? null, user, reach, configFile: config.file }));
+      for (const p of reach.problems) process.stderr.write(`fcgid web-config: warning: ${p}\n`);
+    });
+
+  addImportCommand(program);
 
   return program;
 }
