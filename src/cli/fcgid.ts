@@ -175,6 +175,10 @@ async function start(file: string, launch: Launch): Promise<void> {
         { version: VERSION, config: config.file, control: config.control.socket },
         `fcgid ${VERSION} running ${config.pools.length} pool${config.pools.length === 1 ? '' : 's'} from ${config.file}; control socket ${config.control.socket}`,
       );
+      // Said once the workers are up: it takes a few `id` lookups.
+      const { webServerWarnings } = await import('../host/reach.js');
+      const fcgidIds = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, umask: process.umask() };
+      for (const w of webServerWarnings(config, fcgidIds)) log.warn({ config: config.file }, w);
       // Everything start-up runs is compiled now: keep it for the next start.
       const saved = launch.saveCodeCache();
       const outcome = saved === 'written' ? '; written for the next start' : saved === 'current' ? '' : `; not written (${saved.failed})`;
@@ -250,6 +254,8 @@ export function fcgidProgram(launch: Launch): Command {
         process.stderr.write(`${problems.map((p) => `${basename(config.file)}: ${p}`).join('\n')}\nfcgid: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${opts.config}; nothing was started\n`);
         process.exit(EXIT.CONFIG);
       }
+      const { webServerWarnings } = await import('../host/reach.js');
+      for (const w of webServerWarnings(config)) process.stderr.write(`${basename(config.file)}: ${w}\n`);
       if (process.getuid?.() !== 0 && config.pools.some((p) => p.user !== null || p.group !== null)) {
         process.stderr.write(`fcgid: note: pools with user or group need fcgid started as root (this check ran as uid ${process.getuid?.()})\n`);
       }

@@ -6,9 +6,9 @@
 // of its path (unix(7)).
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { PoolConfig } from '../config/types.js';
+import type { Config, PoolConfig } from '../config/types.js';
 import { formatMode } from '../config/view.js';
 import { resolveGroup, resolveUser } from './identity.js';
 
@@ -109,6 +109,29 @@ export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number
     if (dir === '/') break;
   }
   return { problems, socket };
+}
+
+/**
+ * For each pool on a unix socket, what keeps the workers of an installed web
+ * server (nginx, Apache, lighttpd: the ones whose config is on this machine)
+ * from connecting: `fcgid check` says it, `fcgid start` logs it once. One
+ * line per pool and user, naming the servers that run as that user.
+ */
+export function webServerWarnings(config: Config, fcgid?: { uid: number; gid: number; umask: number }, root = ''): string[] {
+  const users = new Map<string, string[]>();
+  for (const server of WEB_SERVERS) {
+    if (!existsSync(root + SOURCES[server].file)) continue;
+    const { name } = webServerUser(server, root);
+    users.set(name, [...(users.get(name) ?? []), server === 'apache' ? 'Apache' : server]);
+  }
+  const out: string[] = [];
+  for (const pool of config.pools) {
+    if (pool.listen.kind !== 'unix') continue;
+    for (const [user, servers] of users) {
+      for (const p of socketReach(pool, user, fcgid).problems) out.push(`warning: pool ${pool.name}: ${servers.length === 1 ? `${servers[0]} runs` : `${servers.slice(0, -1).join(', ')} and ${servers.at(-1)} run`} as ${user}: ${p}`);
+    }
+  }
+  return out;
 }
 
 function primaryGroup(user: string): string {

@@ -40,17 +40,22 @@ function header(pool: PoolConfig, opts: WebConfigOptions): string {
   const lines = [
     `fcgid web-config ${opts.server}${opts.htaccess ? ' --htaccess' : ''}: pool ${pool.name} of ${opts.configFile}`,
     `${what}; FastCGI socket ${formatAddress(pool.listen)}.`,
-    ...setup(opts),
+    ...setup(opts, pool),
     `${serverLabel}'s workers run as ${opts.user.name} (${opts.user.from}); the socket: ${opts.reach.socket}.`,
     ...(opts.reach.problems.length === 0 ? (pool.listen.kind === 'unix' ? [`${opts.user.name} can connect to it.`] : []) : opts.reach.problems.map((p) => `WARNING: ${p}`)),
   ];
   return `${lines.map((l) => `# ${l}`).join('\n')}\n\n`;
 }
 
-function setup(opts: WebConfigOptions): string[] {
+function setup(opts: WebConfigOptions, pool: PoolConfig): string[] {
   if (opts.server === 'nginx') return ['Save as /etc/nginx/sites-available/NAME, link it into sites-enabled, then: nginx -t && systemctl reload nginx.'];
   if (opts.server === 'lighttpd') return ['Save as /etc/lighttpd/conf-available/50-NAME.conf, then: lighty-enable-mod NAME && systemctl reload lighttpd.'];
-  if (opts.htaccess) return ['Save as .htaccess in the directory Apache serves at the mount (it needs AllowOverride FileInfo and a2enmod proxy_fcgi rewrite).'];
+  if (opts.htaccess) {
+    return [
+      'Save as .htaccess in the directory Apache serves at the mount (it needs AllowOverride FileInfo Indexes, and a2enmod proxy_fcgi rewrite).',
+      ...Object.entries(pool.web.static).map(([url, dir]) => `Alias is not allowed in .htaccess: ${dir} must be (or be linked as) the directory Apache serves at ${url}.`),
+    ];
+  }
   return ['Save as /etc/apache2/sites-available/NAME.conf, then: a2enmod proxy_fcgi && a2ensite NAME && systemctl reload apache2.'];
 }
 

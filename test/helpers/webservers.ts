@@ -93,7 +93,7 @@ export const missingProductionServers = (): string | null =>
 /**
  * Start `server` on 127.0.0.1:`port` with `snippet` as the site, its workers
  * as www-data. `docroot`: the directory served where the snippet sets none
- * (the .htaccess variant's DocumentRoot, with AllowOverride All).
+ * (the .htaccess variant's DocumentRoot, with AllowOverride FileInfo Indexes, what the .htaccess says it needs).
  */
 export async function startGenerated(processes: Processes, scratch: Scratch, server: GeneratedServer, port: number, snippet: string, docroot: string): Promise<Started> {
   const dir = scratch.path(`${server}-${port}`);
@@ -158,7 +158,7 @@ TypesConfig /etc/mime.types
 DocumentRoot "${docroot}"
 <Directory "${docroot}">
     Require all granted
-    AllowOverride All
+    AllowOverride FileInfo Indexes
 </Directory>
 ${snippet}
 `,

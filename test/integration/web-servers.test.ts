@@ -174,6 +174,18 @@ describe.skipIf(missing)('generated web server configs, in the real servers', ()
     }
   }
 
+  it('fcgid check and fcgid start warn about the one socket the installed servers cannot open', async () => {
+    const check = await runToEnd(processes, process.execPath, [FCGID_BIN, 'check', '-c', file]);
+    expect(check.status, check.stderr).toBe(0);
+    const warnings = check.stderr.split('\n').filter((l) => l.includes('warning'));
+    expect(warnings).toEqual([
+      expect.stringMatching(/^web\.yaml: warning: pool closed: nginx, Apache and lighttpd run as www-data: www-data cannot connect to \S+closed\.sock \(owner root, group root, mode 0755, from the umask\): it needs write permission; set socket_group: www-data and socket_mode: "0660" in pool closed/),
+    ]);
+    await d.waitForLog((l) => /cannot connect/.test(l.msg));
+    const logged = d.lines.filter((l) => /cannot connect/.test(l.msg));
+    expect(logged.map((l) => l.msg)).toEqual([expect.stringMatching(/^warning: pool closed: nginx, Apache and lighttpd run as www-data: www-data cannot connect/)]);
+  });
+
   it.each(['nginx', 'apache', 'lighttpd'] as const)('%s: a socket www-data cannot open is a warning from web-config, and a 5xx from the server', async (server) => {
     const port = await freePort();
     const { stdout, stderr } = await webConfig(server, 'closed', port);
