@@ -45,6 +45,17 @@ const TREE_DEPTH = 3;
 const TREE_SIZE = 256;
 
 /**
+ * A worker's children (/proc/<pid>/task/<pid>/children, ~6 µs a read) are read
+ * every scan while it has some, and in its first FORK_WATCH_SCANS scans (a
+ * master forks its servers at start-up); a worker that has none is looked at
+ * again every CHILD_REFRESH_SCANS scans, in turn. At 1000 workers that do not
+ * fork this took half of an idle scan. A worker that starts forking late is
+ * seen as a master at most CHILD_REFRESH_SCANS scans after (docs/timeouts.md).
+ */
+export const FORK_WATCH_SCANS = 5;
+export const CHILD_REFRESH_SCANS = 4;
+
+/**
  * RSS and CPU come from /proc/<pid>/stat (~13 µs a read). Every scan reads them
  * for a process seen for the first time, one that holds a connection, and every
  * process of a pool with max_memory; the idle rest in turn, each at least every
@@ -64,6 +75,9 @@ interface Kept extends ProcessReading {
   worker: WorkerReading | null;
   /** Its I/O counter when last looked at idle; null after it was seen holding a connection. */
   idleIo: number | null;
+  /** The scan that first saw it, and whether it had children when last looked (FORK_WATCH_SCANS). */
+  firstScan: number;
+  forks: boolean;
 }
 
 /**
@@ -122,18 +136,26 @@ export function workerTree(pid: number): number[] {
  * or a kept connection. Null when /proc cannot tell (another user's process
  * without CAP_SYS_PTRACE, or the listener unknown).
  */
-export function connectionsHeld(pid: number, listenerFd: number): number | null {
+export function connectionsHeld(pid: number, listenerFd: number, stdio: ReadonlySet<number> = new Set()): number | null {
   const listener = socketInode(listenerFd);
   if (listener === null) return null;
-  const { conns } = listenerConnections(listener, unixRows(), tcpRows);
-  const held = new Set<number>();
+  // The tree's sockets first, but for the listener and the stdout and stderr
+  // fcgid gave the worker (`stdio`): most workers stopped are idle and hold no
+  // other, and then /proc/net/unix need not be read at all. It lists every unix
+  // socket, two per worker for its output, so a stop of 1000 workers reading it
+  // once each took seconds.
+  const sockets = new Set<number>();
   try {
-    for (const p of workerTree(pid)) for (const inode of socketFds(p).values()) if (conns.has(inode)) held.add(inode);
+    for (const p of workerTree(pid)) for (const inode of socketFds(p).values()) if (inode !== listener && !stdio.has(inode)) sockets.add(inode);
   } catch (err) {
     if (err instanceof ProcAccessError) return null;
     throw err;
   }
-  return held.size;
+  if (sockets.size === 0) return 0;
+  const { conns } = listenerConnections(listener, unixRows(), tcpRows);
+  let held = 0;
+  for (const inode of sockets) if (conns.has(inode)) held++;
+  return held;
 }
 
 /** Voluntary wake-ups so far of a process's threads other than its main one; 0 for a single-threaded process. */
@@ -246,7 +268,11 @@ export class ProcObserver implements Observer {
         if (grand.length > 0) walk(grand, depth + 1);
       }
     };
-    walk(childPids(pid), 1);
+    const look = own.forks || scan - own.firstScan < FORK_WATCH_SCANS || (scan + pid) % CHILD_REFRESH_SCANS === 0;
+    // Not looked at: as it was last time, none.
+    const children = look ? childPids(pid) : [];
+    if (look) own.forks = children.length > 0;
+    walk(children, 1);
     own.worker ??= { own, servers: null };
     if (servers.length > 0 && own.connections > 0) servers.unshift(own);
     own.worker.servers = servers.length === 0 ? null : servers;
@@ -291,7 +317,7 @@ export class ProcObserver implements Observer {
       }
     }
     let k = this.kept.get(pid);
-    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null, idleIo: null }));
+    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null, idleIo: null, firstScan: scan, forks: false }));
     k.scan = scan;
     k.connections = held.length;
     k.reading = reading;

@@ -7,11 +7,28 @@ import { readdirSync } from 'node:fs';
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
 import { LineSplitter } from '../supervisor/output.js';
 import { connectionsHeld, treeStopped, workerTree } from './observe.js';
-import { processStart } from './procnet.js';
+import { processStart, socketInode } from './procnet.js';
 
 /** A pid fcgid could ever have started: a positive integer above init's (Linux's pid_max at most), not fcgid's own. */
 export function signallable(pid: unknown): pid is number {
   return typeof pid === 'number' && Number.isInteger(pid) && pid > 1 && pid <= 4_194_304 && pid !== process.pid;
+}
+
+/**
+ * The sockets each running worker got from fcgid as its stdout and stderr
+ * (Node's stdio pipes are socketpairs): a lossless stop need not look for the
+ * pool's connections among them (connectionsHeld).
+ */
+const stdioInodes = new Map<number, Set<number>>();
+
+/** The inodes of fd 1 and 2 of a process just spawned (see stdioInodes). */
+function readStdioInodes(pid: number): Set<number> {
+  const out = new Set<number>();
+  for (const fd of [1, 2]) {
+    const inode = socketInode(fd, pid);
+    if (inode !== null) out.add(inode);
+  }
+  return out;
 }
 
 /** How long an exit waits for the worker's last output when something else keeps its pipes open. */
@@ -54,12 +71,17 @@ export const realHost: Host = {
     } finally {
       if (previousUmask !== null) process.umask(previousUmask);
     }
+    // Read at once: the program has only just been exec'd, and cannot have
+    // closed its stdout and accepted a connection onto fd 1 yet.
+    const pid = child.pid;
+    if (pid !== undefined && spec.targetFd === 0) stdioInodes.set(pid, readStdioInodes(pid));
     let failed = false;
     child.once('error', (err) => {
       failed = true;
       events.onExit(null, null, err);
     });
     child.once('exit', (code, signal) => {
+      if (pid !== undefined) stdioInodes.delete(pid);
       if (failed) return;
       // 'exit' can come before the last output has been read (seen with 300
       // stderr lines), and those last lines are the traceback a fatal slot
@@ -130,6 +152,6 @@ export const realHost: Host = {
       return false;
     }
   },
-  connectionsHeld,
+  connectionsHeld: (pid, listenerFd) => connectionsHeld(pid, listenerFd, stdioInodes.get(pid)),
   treeStopped,
 };
