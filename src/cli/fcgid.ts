@@ -23,6 +23,7 @@ import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
 import { addImportCommand } from './import-command.js';
+import { addDoctorCommand } from './doctor-command.js';
 
 export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
 
@@ -299,6 +300,7 @@ export function fcgidProgram(launch: Launch): Command {
     });
 
   addImportCommand(program);
+  addDoctorCommand(program);
 
   return program;
 }

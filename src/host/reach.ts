@@ -58,12 +58,23 @@ function idsOf(user: string): Ids | null {
   return { uid: u.uid, gids };
 }
 
-/** Whether `who` has permission `bit` (4 r, 2 w, 1 x) on a file of this owner, group and mode. */
-function allowed(who: Ids, owner: number, group: number, mode: number, bit: number): boolean {
-  if (who.uid === 0) return bit !== 1 || (mode & 0o111) !== 0;
-  if (who.uid === owner) return (mode & (bit << 6)) !== 0;
-  if (who.gids.includes(group)) return (mode & (bit << 3)) !== 0;
+/**
+ * Whether `who` has permission `bit` (4 r, 2 w, 1 x) on a file or directory of
+ * this owner, group and mode (path_resolution(7)). Root reads and writes
+ * anything and searches any directory, but executes a file only if some x bit
+ * is set (capabilities(7)).
+ */
+export function permitted(who: Pick<Ids, 'uid' | 'gids'>, st: { uid: number; gid: number; mode: number }, bit: number, isDir: boolean): boolean {
+  const mode = st.mode & 0o777;
+  if (who.uid === 0) return bit !== 1 || isDir || (mode & 0o111) !== 0;
+  if (who.uid === st.uid) return (mode & (bit << 6)) !== 0;
+  if (who.gids.includes(st.gid)) return (mode & (bit << 3)) !== 0;
   return (mode & bit) !== 0;
+}
+
+/** The web servers whose config is on this machine. */
+export function installedWebServers(root = ''): WebServer[] {
+  return WEB_SERVERS.filter((server) => existsSync(root + SOURCES[server].file));
 }
 
 export interface Reach {
@@ -89,7 +100,7 @@ export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number
   const name = (id: number, kind: 'user' | 'group'): string => (kind === 'user' ? (pool.socket_owner ?? (id === 0 ? 'root' : String(id))) : (pool.socket_group ?? (id === 0 ? 'root' : String(id))));
   const socket = `owner ${name(owner, 'user')}, group ${name(group, 'group')}, mode ${formatMode(mode)}${pool.socket_mode === null ? ', from the umask' : ''}`;
   const problems: string[] = [];
-  if (!allowed(who, owner, group, mode, 2)) {
+  if (!permitted(who, { uid: owner, gid: group, mode }, 2, false)) {
     problems.push(
       `${user} cannot connect to ${pool.listen.path} (${socket}): it needs write permission; set socket_group: ${primaryGroup(user)} and socket_mode: "0660" in pool ${pool.name} (or socket_owner: ${user})`,
     );
@@ -103,7 +114,7 @@ export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number
       if (dir === '/') break;
       continue;
     }
-    if (!allowed(who, st.uid, st.gid, st.mode & 0o777, 1)) {
+    if (!permitted(who, st, 1, true)) {
       problems.push(`${user} cannot enter ${dir} (mode ${formatMode(st.mode & 0o777)}, owner uid ${st.uid}), on the way to ${pool.listen.path}: chmod o+x ${dir}, or move the socket (listen) to a directory it can enter, like /run/fcgid`);
     }
     if (dir === '/') break;
@@ -119,8 +130,7 @@ export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number
  */
 export function webServerWarnings(config: Config, fcgid?: { uid: number; gid: number; umask: number }, root = ''): string[] {
   const users = new Map<string, string[]>();
-  for (const server of WEB_SERVERS) {
-    if (!existsSync(root + SOURCES[server].file)) continue;
+  for (const server of installedWebServers(root)) {
     const { name } = webServerUser(server, root);
     users.set(name, [...(users.get(name) ?? []), server === 'apache' ? 'Apache' : server]);
   }
