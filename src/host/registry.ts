@@ -98,8 +98,7 @@ export class Registry {
    */
   private save(): void {
     const tmp = `${this.file}.tmp`;
-    rmSync(tmp, { force: true });
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const fd = createNew(tmp);
     try {
       // writeFileSync on a descriptor writes until everything is written.
       writeFileSync(fd, JSON.stringify({ daemon: this.daemon, workers: [...this.records.values()] } satisfies RegistryFile));
@@ -244,4 +243,21 @@ async function stopLeftover(r: WorkerRecord, host: Host, log: SweepLog): Promise
 export function registryPath(config: Config): string {
   const ctl = config.control.socket;
   return join(dirname(ctl), `${basename(ctl, extname(ctl))}.workers.json`);
+}
+
+/**
+ * A new file at `path`, created exclusively and never through a symlink;
+ * whatever is there already (a crash's leftover, a planted symlink) is removed
+ * first. Removed only when it is there: an rmSync before every save of the
+ * registry cost an lstat and an error object each time.
+ */
+function createNew(path: string): number {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  try {
+    return openSync(path, flags, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    rmSync(path, { force: true });
+    return openSync(path, flags, 0o600);
+  }
 }
