@@ -440,6 +440,20 @@ describe.skipIf(missingPeers('nginx', 'php-cgi') !== null)('fcgictl status, rest
       expect(r.stdout).toMatch(/^hello from pid \d+: GET \/direct\n$/);
     });
 
+    it('request -a to a socket that does not speak FastCGI: one line naming it, and exit 1, so a health check fails', async () => {
+      const path = scratch.path('http.sock');
+      const server = net.createServer((c) => c.end('HTTP/1.0 200 OK\r\n\r\nhello'));
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      try {
+        const r = await fcgictl(processes, ['request', '-a', `unix:${path}`, '/health']);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^fcgictl: .*is the peer speaking FastCGI\?\n$/);
+        expect(r.stdout).toBe('');
+      } finally {
+        server.close();
+      }
+    });
+
     it('request nope /x: exit 5', async () => {
       const r = await ctlRun('request', 'nope', '/x');
       expect(r.status).toBe(5);
