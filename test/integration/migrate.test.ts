@@ -1,6 +1,6 @@
 // `fcgid import` as an operator runs it: the built bin/fcgid on each fixture
 // of test/fixtures/migrate/, `fcgid check -c` on what it wrote, and the
-// converted php-fpm and supervisord configs started with the real daemon
+// converted configs of every format started with the real daemon
 // (listen addresses moved into a scratch dir, nothing else changed but what
 // this machine lacks), answering through `fcgictl request`. Also the command
 // line's contract: stdin, -o and --force, and exit 2 with one line for input
@@ -275,5 +275,55 @@ describe.skipIf(missingFlup())('a converted supervisord config runs', () => {
       ['--worker', '1'],
       ['--worker', '2'],
     ]);
+  });
+});
+
+describe.skipIf(missingPeers('php-cgi') ?? missingFlup())('converted spawn-fcgi, lighttpd and mod_fcgid configs run', () => {
+  const processes = new Processes();
+  let scratch: Scratch;
+  const daemons: Fcgid[] = [];
+
+  beforeAll(() => {
+    scratch = new Scratch('fcgid-import-more-');
+    chmodSync(scratch.dir, 0o755);
+    copyFileSync(PID_PHP, scratch.path('pid.php'));
+    chmodSync(scratch.path('pid.php'), 0o644);
+  });
+
+  afterAll(() => tearDown(processes, scratch, daemons));
+
+  it.each([
+    ['spawn-fcgi/php-fcgi.service', 'spawnfcgi'],
+    ['lighttpd/lighttpd.conf', 'lighttpd'],
+    ['apache/mod-fcgid.conf', 'apache'],
+  ])('%s: each pool answers fcgictl request with the params its web settings give (no --script-filename)', async (fixture, name) => {
+    const imported = await fcgid(processes, ['import', `${FIXTURES}${fixture}`]);
+    expect(imported.status, imported.stderr).toBe(0);
+    const pools = Object.keys((parseDocument(imported.stdout).toJS() as { pools: object }).pools);
+    const { file, ctl } = runnable(scratch, imported.stdout, name, (doc) => {
+      for (const pool of pools) {
+        // Only what this machine lacks changes: the sockets' directory, the app's files, the document root.
+        doc.setIn(['pools', pool, 'listen'], `unix:${scratch.path(`${name}-${pool}.sock`)}`);
+        doc.setIn(['pools', pool, 'cwd'], scratch.dir);
+        if (pool === 'php') doc.setIn(['pools', pool, 'web', 'root'], scratch.dir);
+        else {
+          doc.setIn(['pools', pool, 'command'], doc.createNode(['/usr/bin/python3', `${FIXTURES}supervisord/app.fcgi`]));
+          doc.setIn(['pools', pool, 'env', 'PYTHONPATH'], FLUP);
+        }
+      }
+    });
+    const check = await fcgid(processes, ['check', '-c', file]);
+    expect(check.status, check.stderr).toBe(0);
+    const d = new Fcgid(processes, file);
+    daemons.push(d);
+    for (const pool of pools) await d.waitForRunning(pool, 1, 40_000);
+    for (const pool of pools) {
+      // php at /: /pid.php is SCRIPT_FILENAME root/pid.php; the app at its mount (/app): its route /hello.
+      const path = pool === 'php' ? '/pid.php' : '/app/hello';
+      const r = await fcgictl(processes, ['-s', ctl, 'request', pool, path]);
+      expect(r.status, `${pool} ${path}: ${r.stderr}`).toBe(0);
+      expect(d.runningPids(pool).length).toBeGreaterThan(0);
+      expect(r.stdout).toMatch(/^pid \d+$/m);
+    }
   });
 });
