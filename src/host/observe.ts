@@ -13,7 +13,7 @@
 // while it holds a connection itself.
 
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
-import { ProcAccessError, blockedIn, childPids, taskStatus, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRows, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, taskStatus, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRowsOf, type SocketRow } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -152,7 +152,7 @@ export function connectionsHeld(pid: number, listenerFd: number, stdio: Readonly
     throw err;
   }
   if (sockets.size === 0) return 0;
-  const { conns } = listenerConnections(listener, unixRows(), tcpRows);
+  const { conns } = listenerConnections(listener, unixRowsOf([listener]), tcpRows);
   let held = 0;
   for (const inode of sockets) if (conns.has(inode)) held++;
   return held;
@@ -192,10 +192,11 @@ export class ProcObserver implements Observer {
     const now: ProcessReading[] = [];
     const idle: ProcessReading[] = [];
     const scan = ++this.scans;
+    const listeners = new Map(pools.map((p) => [p, p.listener.fd === null ? null : socketInode(p.listener.fd)]));
     for (const pool of pools) {
-      const listener = pool.listener.fd === null ? null : socketInode(pool.listener.fd);
+      const listener = listeners.get(pool)!;
       if (listener === null) continue;
-      unix ??= unixRows();
+      unix ??= unixRowsOf([...listeners.values()].filter((l) => l !== null));
       const { conns, queue, foreign } = listenerConnections(listener, unix, () => (tcp ??= tcpRows()));
       const workers = new Map<number, WorkerReading>();
       // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of

@@ -4,8 +4,35 @@
 // and its start time. One reader per file format, for the scoreboard
 // (observe.ts), socket activation (activation.ts) and the worker registry.
 
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Address } from '../fastcgi/address.js';
+
+/** Where readProc reads: one buffer for every small /proc read of a scan. */
+const PROC_CHUNK = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * A /proc file's text, as readFileSync(path, 'utf8') gives it (and throwing as
+ * it does), read into one buffer kept for all such reads: readFileSync
+ * allocates a buffer per call, and a scan of 1000 workers makes hundreds of
+ * reads a second, garbage the young generation then has to collect.
+ */
+export function readProc(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let n = 0;
+    for (let got = -1; got !== 0 && n < PROC_CHUNK.length; n += got) got = readSync(fd, PROC_CHUNK, n, PROC_CHUNK.length - n, null);
+    if (n < PROC_CHUNK.length) return PROC_CHUNK.toString('utf8', 0, n);
+    // Longer than the buffer: the rest appended, decoded once.
+    const parts = [Buffer.from(PROC_CHUNK)];
+    for (let got = -1; got !== 0; ) {
+      got = readSync(fd, PROC_CHUNK, 0, PROC_CHUNK.length, null);
+      if (got > 0) parts.push(Buffer.from(PROC_CHUNK.subarray(0, got)));
+    }
+    return Buffer.concat(parts).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The socket inode behind a descriptor of this process, or null when it is not a socket. */
 export function socketInode(fd: number, pid: number | 'self' = 'self'): number | null {
@@ -73,7 +100,7 @@ function compressIpv6(full: string): string {
 
 function readOrEmpty(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readProc(path);
   } catch {
     return '';
   }
@@ -107,6 +134,46 @@ export function unixRows(text = readOrEmpty('/proc/net/unix')): SocketRow[] {
   for (const line of text.split('\n').slice(1)) {
     const m = UNIX_ROW.exec(line);
     if (m) out.push({ inode: Number(m[3]), path: m[4]!, state: m[2]!, listening: (parseInt(m[1]!, 16) & SO_ACCEPTCON) !== 0 });
+  }
+  return out;
+}
+
+/**
+ * The rows of /proc/net/unix that matter to these listening sockets (by inode):
+ * each listener's own row and every row at its path (its connections, and any
+ * other socket listening there). Found by searching the text rather than
+ * parsing every row: the table lists every unix socket of the host, among them
+ * two per worker for its output, and a scan of 1000 workers turned 4000 of them
+ * into objects a second only to look at a handful.
+ */
+export function unixRowsOf(listeners: Iterable<number>, table = readOrEmpty('/proc/net/unix')): SocketRow[] {
+  const text = table.endsWith('\n') ? table : `${table}\n`;
+  const out: SocketRow[] = [];
+  const rowAt = (at: number): SocketRow | null => {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = text.indexOf('\n', at);
+    const m = UNIX_ROW.exec(text.slice(start, end === -1 ? text.length : end));
+    return m ? { inode: Number(m[3]), path: m[4]!, state: m[2]!, listening: (parseInt(m[1]!, 16) & SO_ACCEPTCON) !== 0 } : null;
+  };
+  const paths = new Set<string>();
+  for (const inode of listeners) {
+    // "… St Inode /path": the inode, one space, the path.
+    const needle = ` ${inode} /`;
+    for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+      const row = rowAt(at);
+      if (row?.inode === inode) {
+        paths.add(row.path!);
+        break;
+      }
+    }
+  }
+  for (const path of paths) {
+    // A path ends its row.
+    const needle = ` ${path}\n`;
+    for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+      const row = rowAt(at);
+      if (row?.path === path) out.push(row);
+    }
   }
   return out;
 }
@@ -162,7 +229,7 @@ export function socketFds(pid: number): Map<number, number> {
 /** rchar + wchar from /proc/<pid>/io: grows while the process reads or writes anything. */
 export function ioCounter(pid: number): number | null {
   try {
-    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const text = readProc(`/proc/${pid}/io`);
     const r = /^rchar:\s+(\d+)/m.exec(text);
     const w = /^wchar:\s+(\d+)/m.exec(text);
     return r && w ? Number(r[1]) + Number(w[1]) : null;
@@ -174,7 +241,7 @@ export function ioCounter(pid: number): number | null {
 /** The system call a process (its main thread) is blocked in and its first argument, from /proc/<pid>/syscall; null when running or unknown. */
 export function blockedIn(pid: number, file = `/proc/${pid}/syscall`): { nr: number; arg0: number } | null {
   try {
-    const f = readFileSync(file, 'utf8').trim().split(' ');
+    const f = readProc(file).trim().split(' ');
     if (f[0] === 'running' || f.length < 2) return null;
     return { nr: Number(f[0]), arg0: Number(f[1]) };
   } catch {
@@ -194,7 +261,7 @@ export interface ThreadReading {
 export function taskStatus(pid: number, file = `/proc/${pid}/status`): { threads: number; wakeups: number } | null {
   let status: string;
   try {
-    status = readFileSync(file, 'utf8');
+    status = readProc(file);
   } catch {
     return null;
   }
@@ -260,7 +327,7 @@ export function cpuAndRss(pid: number): { rss: number; cpuMs: number } | null {
  */
 export function childPids(pid: number): number[] {
   try {
-    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    const text = readProc(`/proc/${pid}/task/${pid}/children`).trim();
     return text === '' ? [] : text.split(' ').map(Number);
   } catch {
     return [];
@@ -282,7 +349,7 @@ export class ProcAccessError extends Error {
  */
 export function statFields(pid: number): string[] | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readProc(`/proc/${pid}/stat`);
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
@@ -298,7 +365,7 @@ export function statFields(pid: number): string[] | null {
 export function fullyExited(pid: number): boolean {
   let status: string;
   try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    status = readProc(`/proc/${pid}/status`);
   } catch {
     return true;
   }

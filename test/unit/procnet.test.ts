@@ -12,7 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixSocketPaths } from '../../src/host/procnet.js';
+import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixRowsOf, unixSocketPaths } from '../../src/host/procnet.js';
 
 // ---------------------------------------------------------------------------
 // /proc/net/unix. Num is %pK (zeros under kptr_restrict); Flags 00010000 is
@@ -54,6 +54,35 @@ describe('/proc/net/unix', () => {
         [41012, '/run/systemd/notify'],
       ]),
     );
+  });
+
+  it('unixRowsOf: exactly the rows unixRows gives at the listeners\' paths, found without parsing the rest', () => {
+    const atPaths = (inodes: number[]) => {
+      const rows = unixRows(UNIX);
+      const paths = new Set(rows.filter((r) => inodes.includes(r.inode)).map((r) => r.path));
+      return rows.filter((r) => paths.has(r.path));
+    };
+    expect(unixRowsOf([41001], UNIX)).toStrictEqual(atPaths([41001]));
+    expect(unixRowsOf([41010, 41001], UNIX)).toStrictEqual([...atPaths([41010]), ...atPaths([41001])]);
+    // Not in the table, abstract, unbound: nothing.
+    expect(unixRowsOf([5, 41011, 9999], UNIX)).toEqual([]);
+    expect(unixRowsOf([41001], '')).toEqual([]);
+  });
+
+  it('unixRowsOf is not fooled by a path that holds an inode or ends with the listener\'s path, nor by a last row without a newline', () => {
+    const tricky = [
+      'Num       RefCount Protocol Flags    Type St Inode Path',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 50001 /tmp/x 41001 /run/a.sock',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 41001 /run/a.sock',
+      '0000000000000000: 00000003 00000000 00000000 0001 03 41002 /run/a.sock',
+      '0000000000000000: 00000003 00000000 00000000 0001 03 41003 /run/a.sock',
+    ].join('\n');
+    expect(unixRowsOf([41001], tricky)).toStrictEqual([
+      { inode: 41001, path: '/run/a.sock', state: '01', listening: true },
+      { inode: 41002, path: '/run/a.sock', state: '03', listening: false },
+      { inode: 41003, path: '/run/a.sock', state: '03', listening: false },
+    ]);
+    expect(unixRowsOf([50001], tricky)).toStrictEqual([{ inode: 50001, path: '/tmp/x 41001 /run/a.sock', state: '01', listening: true }]);
   });
 
   it('a header alone, or nothing at all (no /proc), gives no rows', () => {
