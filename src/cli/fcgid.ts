@@ -7,7 +7,6 @@
 import { Command } from 'commander';
 import { closeSync, constants, openSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { setFlagsFromString } from 'node:v8';
 import type http from 'node:http';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -67,13 +66,6 @@ function droppedMessage(d: LogDrops): string {
 const EARLY_LOG_MS = 100;
 
 async function start(file: string, launch: Launch): Promise<void> {
-  // V8 doubles the young generation whenever a scavenge sees much survive, up to
-  // 2 × 16 MB, and keeps it: the burst of a large pool's start-up (each spawn's
-  // objects live on) left a daemon of 1000 idle workers 33 MB bigger for good.
-  // The daemon allocates little once running, so it stays at its first size
-  // (docs/benchmarks.md, "A thousand workers"). V8 reads this factor each time
-  // it would grow, so setting it now, after start-up, takes effect.
-  setFlagsFromString('--semi-space-growth-factor=1');
   const config = load(file);
   const closed = closeInheritedFds();
   // Start-up runs in two parts, so that the first workers start as early as
