@@ -178,7 +178,7 @@ describe.skipIf(missingPeers('php-cgi'))('a converted php-fpm config runs', () =
 
   beforeAll(async () => {
     scratch = new Scratch('fcgid-import-fpm-');
-    // The api pool runs as nobody with open_basedir /srv/api:/tmp: its script must be readable there.
+    // The api pool runs as nobody with open_basedir the scratch dir: its script must be readable there.
     chmodSync(scratch.dir, 0o755);
     script = scratch.path('pid.php');
     copyFileSync(PID_PHP, script);
@@ -190,6 +190,12 @@ describe.skipIf(missingPeers('php-cgi'))('a converted php-fpm config runs', () =
     ({ file, ctl } = runnable(scratch, imported.stdout, 'fpm', (doc) => {
       doc.setIn(['pools', 'www', 'listen'], `unix:${scratch.path('www.sock')}`);
       doc.setIn(['pools', 'api', 'listen'], `tcp://127.0.0.1:${port}`);
+      // open_basedir /srv/api:/tmp as imported, narrowed to the scratch dir: the
+      // checkout itself may be under /tmp, and the test needs a script outside.
+      const command = doc.getIn(['pools', 'api', 'command']) as { items: Array<{ value: string }> };
+      const basedir = command.items.find((item) => item.value.startsWith('open_basedir='))!;
+      expect(basedir.value).toBe('open_basedir=/srv/api:/tmp');
+      basedir.value = `open_basedir=${scratch.dir}`;
     }));
     const check = await fcgid(processes, ['check', '-c', file]);
     expect(check.status, check.stderr).toBe(0);
@@ -214,7 +220,7 @@ describe.skipIf(missingPeers('php-cgi'))('a converted php-fpm config runs', () =
     const ok = await fcgictl(processes, ['-s', ctl, 'request', 'api', '/pid.php', '--script-filename', script]);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^pid \d+$/m);
-    // Outside /srv/api:/tmp, php-cgi refuses the script: the -d argument is in force.
+    // Outside open_basedir, php-cgi refuses the script: the -d argument is in force.
     const outside = await fcgictl(processes, ['-s', ctl, 'request', 'api', '/pid.php', '--script-filename', PID_PHP]);
     expect(outside.status).toBe(1);
   });
