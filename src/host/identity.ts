@@ -12,18 +12,40 @@ function lookup(cmd: string, args: string[]): string | null {
   }
 }
 
+/**
+ * How long an answer is reused. Each lookup runs a program (a few ms, the event
+ * loop waiting), and a start-up asks about the same names several times
+ * (`check`'s problems, the workers' ids, the socket's owner): a config naming
+ * www-data four times ran `id` a dozen times before its first worker. A user
+ * added or removed is seen again after this long (a reload, later, looks anew).
+ */
+const LOOKUP_CACHE_MS = 5000;
+const answers = new Map<string, { at: number; value: unknown }>();
+
+function remembered<T>(key: string, fn: () => T): T {
+  const now = performance.now();
+  const hit = answers.get(key);
+  if (hit && now - hit.at < LOOKUP_CACHE_MS) return hit.value as T;
+  const value = fn();
+  answers.set(key, { at: now, value });
+  return value;
+}
+
 export function resolveUser(name: string): { uid: number; gid: number } | null {
-  if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(lookup('id', ['-g', name]) ?? name) };
-  const uid = lookup('id', ['-u', name]);
-  const gid = lookup('id', ['-g', name]);
-  return uid === null || gid === null ? null : { uid: Number(uid), gid: Number(gid) };
+  return remembered(`user:${name}`, () => {
+    if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(lookup('id', ['-g', name]) ?? name) };
+    // name:password:uid:gid:… in one run (id -u and id -g took two).
+    const f = lookup('getent', ['passwd', name])?.split(':');
+    return f === undefined || f.length < 4 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!) ? null : { uid: Number(f[2]), gid: Number(f[3]) };
+  });
 }
 
 export function resolveGroup(name: string): number | null {
   if (/^\d+$/.test(name)) return Number(name);
-  const line = lookup('getent', ['group', name]);
-  const gid = line?.split(':')[2];
-  return gid === undefined ? null : Number(gid);
+  return remembered(`group:${name}`, () => {
+    const gid = lookup('getent', ['group', name])?.split(':')[2];
+    return gid === undefined || !/^\d+$/.test(gid) ? null : Number(gid);
+  });
 }
 
 /** The one line for a user or group name that does not resolve. */
