@@ -13,7 +13,3 @@ export function fmtMs(ms: number): string {
 export function mib(bytes: number): string {
   return `${Math.round(bytes / 1024 / 1024)}M`;
 }
-
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
