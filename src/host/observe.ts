@@ -88,14 +88,17 @@ interface Kept extends ProcessReading {
 function listenerConnections(listener: number, unix: readonly SocketRow[], tcpRowsOf: () => readonly SocketRow[]): { conns: Set<number>; queue: number | null; foreign: Set<number> } {
   const conns = new Set<number>();
   const foreign = new Set<number>();
-  const path = unix.find((r) => r.inode === listener)?.path;
-  if (path !== undefined) {
+  // Every path a row with the listener's inode names (one, unless some row is forged: see unixRowsOf).
+  const paths = new Set(unix.filter((r) => r.inode === listener).map((r) => r.path));
+  if (paths.size > 0) {
     // A connection not accepted yet is listed with the listener's path and inode 0.
     let queue = 0;
     for (const r of unix) {
-      if (r.path !== path || r.inode === listener) continue;
-      if (r.listening) foreign.add(r.inode);
-      else if (r.inode === 0) queue++;
+      if (!paths.has(r.path) || r.inode === listener) continue;
+      // A forged listening row (its inode on two rows) names no hijacker; a connection is never dropped as forged.
+      if (r.listening) {
+        if (!r.forged) foreign.add(r.inode);
+      } else if (r.inode === 0) queue++;
       else conns.add(r.inode);
     }
     return { conns, queue, foreign };

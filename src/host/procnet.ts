@@ -125,6 +125,8 @@ export interface SocketRow {
   state: string;
   /** unix only: listen() was called on it. */
   listening?: boolean;
+  /** unix only: a listening row whose inode is on another row too, so one of them is forged (unixRowsOf). */
+  forged?: boolean;
   /** tcp only: for a LISTEN row, the accept queue length. */
   rxQueue?: number;
 }
@@ -155,16 +157,17 @@ export function unixRowsOf(listeners: Iterable<number>, table = readOrEmpty('/pr
     const m = UNIX_ROW.exec(text.slice(start, end === -1 ? text.length : end));
     return m ? { inode: Number(m[3]), path: m[4]!, state: m[2]!, listening: (parseInt(m[1]!, 16) & SO_ACCEPTCON) !== 0 } : null;
   };
+  // Every row that carries a listener's inode gives a path, not only the first:
+  // the kernel prints a path verbatim, newlines included, so anyone may bind a
+  // socket whose path reads as more rows, and one forged before the real row
+  // must not hide the real path (connections missed there would let a stop
+  // kill a worker in the middle of a request).
   const paths = new Set<string>();
   for (const inode of listeners) {
-    // "… St Inode /path": the inode, one space, the path.
     const needle = ` ${inode} /`;
     for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
       const row = rowAt(at);
-      if (row?.inode === inode) {
-        paths.add(row.path!);
-        break;
-      }
+      if (row?.inode === inode) paths.add(row.path!);
     }
   }
   for (const path of paths) {
@@ -172,10 +175,24 @@ export function unixRowsOf(listeners: Iterable<number>, table = readOrEmpty('/pr
     const needle = ` ${path}\n`;
     for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
       const row = rowAt(at);
-      if (row?.path === path) out.push(row);
+      if (row?.path !== path) continue;
+      // A socket has one row: an inode on more than one is forged on some.
+      if (row.listening && rowsWithInode(text, row.inode) > 1) row.forged = true;
+      out.push(row);
     }
   }
   return out;
+}
+
+/** How many rows of the table carry this inode (only asked about the few listening at a pool's path). */
+function rowsWithInode(text: string, inode: number): number {
+  let n = 0;
+  for (let at = text.indexOf(` ${inode}`); at !== -1; at = text.indexOf(` ${inode}`, at + 1)) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const m = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)(?: |$)/.exec(text.slice(start, text.indexOf('\n', at)));
+    if (m && Number(m[1]) === inode && m[0].length >= at - start) n++;
+  }
+  return n;
 }
 
 /**

@@ -85,6 +85,27 @@ describe('/proc/net/unix', () => {
     expect(unixRowsOf([50001], tricky)).toStrictEqual([{ inode: 50001, path: '/tmp/x 41001 /run/a.sock', state: '01', listening: true }]);
   });
 
+  it('unixRowsOf sees through rows forged by a path that holds newlines: a listening row whose inode is on another row is marked forged, and every path the listener\'s inode is given counts', () => {
+    const forged = [
+      'Num       RefCount Protocol Flags    Type St Inode Path',
+      // Someone else's socket, bound at "/tmp/x\n0000…: … 41001 /tmp/elsewhere\n0000…: … 41005 /run/a.sock".
+      '0000000000000000: 00000002 00000000 00010000 0001 01 50001 /tmp/x',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 41001 /tmp/elsewhere',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 41005 /run/a.sock',
+      '0000000000000000: 00000002 00000000 00010000 0001 01 41001 /run/a.sock',
+      '0000000000000000: 00000003 00000000 00000000 0001 03 41002 /run/a.sock',
+      // A worker's stdout: a socketpair, no path.
+      '0000000000000000: 00000003 00000000 00000000 0001 03 41005',
+    ].join('\n');
+    const rows = unixRowsOf([41001], forged);
+    expect(rows.find((r) => r.inode === 41005)).toMatchObject({ path: '/run/a.sock', listening: true, forged: true });
+    expect(rows.find((r) => r.inode === 41002)).toMatchObject({ path: '/run/a.sock', listening: false });
+    expect(rows.find((r) => r.inode === 41002)?.forged).toBeUndefined();
+    expect(new Set(rows.filter((r) => r.inode === 41001).map((r) => r.path))).toEqual(new Set(['/tmp/elsewhere', '/run/a.sock']));
+    // A real second listener at the path (a worker that bound its own) is not forged.
+    expect(unixRowsOf([41001], UNIX.replace('41010 /tmp/two  spaces.sock', '41010 /run/fcgid/app.sock')).find((r) => r.inode === 41010)?.forged).toBeUndefined();
+  });
+
   it('a header alone, or nothing at all (no /proc), gives no rows', () => {
     expect(unixRows(UNIX.split('\n')[0]!)).toEqual([]);
     expect(unixRows('')).toEqual([]);
