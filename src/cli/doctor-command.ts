@@ -59,9 +59,9 @@ async function doctor(poolName: string | undefined, path: string | undefined, op
     fail(`--web-user ${JSON.stringify(opts.webUser.slice(0, 80))}: expected a user name`, EXIT.USAGE);
   }
 
-  const [{ closeInheritedFds }, { ConfigError, loadConfig }, { Cleanup }, { examine }, { diagnose }, { document, text }] = await Promise.all([
+  const [{ closeInheritedFds }, { loadOrExit, pickPool }, { Cleanup }, { examine }, { diagnose }, { document, text }] = await Promise.all([
     import('../host/inherited-fds.js'),
-    import('../config/load.js'),
+    import('./config-file.js'),
     import('../doctor/cleanup.js'),
     import('../doctor/examine.js'),
     import('../doctor/diagnose.js'),
@@ -69,21 +69,8 @@ async function doctor(poolName: string | undefined, path: string | undefined, op
   ]);
   // As `fcgid start` does: descriptors inherited from the shell must not reach the worker.
   closeInheritedFds();
-  let config;
-  try {
-    config = loadConfig(opts.config);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\nfcgid: ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${opts.config}; nothing was started\n`);
-    process.exit(EXIT.USAGE);
-  }
-  const names = config.pools.map((p) => p.name);
-  const pool =
-    poolName === undefined
-      ? config.pools.length === 1
-        ? config.pools[0]!
-        : fail(`${opts.config} has ${names.length} pools; name one: ${names.join(', ')}`, EXIT.USAGE)
-      : (config.pools.find((p) => p.name === poolName) ?? fail(`no pool ${poolName} in ${opts.config}; its pools: ${names.join(', ')}`, EXIT.USAGE));
+  const config = loadOrExit(opts.config);
+  const pool = pickPool(config, opts.config, poolName, (message) => fail(message, EXIT.USAGE));
   if (opts.webUser !== undefined) {
     const { resolveUser } = await import('../host/identity.js');
     if (resolveUser(opts.webUser) === null) fail(`--web-user ${opts.webUser}: no such user here`, EXIT.USAGE);

@@ -10,7 +10,6 @@ import { isatty } from 'node:tty';
 import type http from 'node:http';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import type { ControlServer } from '../control/server.js';
 import type { Notifier } from '../host/notify.js';
@@ -22,22 +21,11 @@ import type { LogDrops } from '../supervisor/port.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Launch, Main } from './launch.cjs';
 import { VERSION } from './version.js';
+import { EXIT_CONFIG, loadOrExit, pickPool } from './config-file.js';
 import { addImportCommand } from './import-command.js';
 import { addDoctorCommand } from './doctor-command.js';
 
-export const EXIT = { OK: 0, FAILED: 1, CONFIG: 2 } as const;
-
-function load(file: string): Config {
-  try {
-    return loadConfig(file);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\nfcgid: ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${file}; nothing was started\n`);
-      process.exit(EXIT.CONFIG);
-    }
-    throw err;
-  }
-}
+export const EXIT = { OK: 0, FAILED: 1, CONFIG: EXIT_CONFIG } as const;
 
 /** The daemon's logger on its sink (pino formats fcgid's own entries; workers' lines go to the sink directly). */
 function makeLogger(pino: typeof import('pino').default, config: Config, sink: LogSink, now: () => number): Logger {
@@ -66,7 +54,7 @@ function droppedMessage(d: LogDrops): string {
 const EARLY_LOG_MS = 100;
 
 async function start(file: string, launch: Launch): Promise<void> {
-  const config = load(file);
+  const config = loadOrExit(file);
   const closed = closeInheritedFds();
   // Start-up runs in two parts, so that the first workers start as early as
   // they can (docs/operations.md): what spawning needs, then the rest (pino,
@@ -248,7 +236,7 @@ export function fcgidProgram(launch: Launch): Command {
     .option('--json', 'print JSON instead of YAML')
     .action(async (opts: { config: string; json?: boolean }) => {
       const [{ configView }, { stringify }, { identityProblems }] = await Promise.all([import('../config/view.js'), import('yaml'), import('../host/identity.js')]);
-      const config = load(opts.config);
+      const config = loadOrExit(opts.config);
       // Judged as fcgid would run under systemd, as root; said when this user could not start it so.
       const problems = identityProblems(config, true);
       if (problems.length > 0) {
@@ -283,14 +271,8 @@ export function fcgidProgram(launch: Launch): Command {
       const which = WEB_SERVERS.find((s) => s === server) ?? usage(`no web server ${JSON.stringify(server)}; one of ${WEB_SERVERS.join(', ')}`);
       if (!/^(\d{1,5}|[\w.:[\]-]{1,255}:\d{1,5})$/.test(opts.listen)) usage(`--listen ${JSON.stringify(opts.listen)}: expected a port (80) or address:port (127.0.0.1:8080)`);
       if (opts.serverName !== undefined && !/^[\w.*-]{1,255}$/.test(opts.serverName)) usage(`--server-name ${JSON.stringify(opts.serverName)}: expected a host name`);
-      const config = load(opts.config);
-      const names = config.pools.map((p) => p.name);
-      const pool =
-        poolName === undefined
-          ? config.pools.length === 1
-            ? config.pools[0]!
-            : usage(`${opts.config} has ${names.length} pools; name one: ${names.join(', ')}`)
-          : (config.pools.find((p) => p.name === poolName) ?? usage(`no pool ${poolName} in ${opts.config}; its pools: ${names.join(', ')}`));
+      const config = loadOrExit(opts.config);
+      const pool = pickPool(config, opts.config, poolName, usage);
       const why = cannotGenerate(pool, { server: which, htaccess: opts.htaccess });
       if (why) usage(why);
       const user = opts.webUser ? { name: opts.webUser, from: '--web-user' } : webServerUser(which);
