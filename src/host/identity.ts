@@ -22,7 +22,8 @@ function lookup(cmd: string, args: string[]): string | null {
 const LOOKUP_CACHE_MS = 5000;
 const answers = new Map<string, { at: number; value: unknown }>();
 
-function remembered<T>(key: string, fn: () => T): T {
+/** `fn()`'s answer for `key`, run again only once it is LOOKUP_CACHE_MS old. */
+export function remembered<T>(key: string, fn: () => T): T {
   const now = performance.now();
   const hit = answers.get(key);
   if (hit && now - hit.at < LOOKUP_CACHE_MS) return hit.value as T;

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatMode } from '../config/view.js';
-import { resolveGroup, resolveUser } from './identity.js';
+import { remembered, resolveGroup, resolveUser } from './identity.js';
 
 export type WebServer = 'nginx' | 'apache' | 'lighttpd';
 export const WEB_SERVERS: readonly WebServer[] = ['nginx', 'apache', 'lighttpd'];
@@ -47,6 +47,10 @@ interface Ids {
 }
 
 function idsOf(user: string): Ids | null {
+  return remembered(`ids:${user}`, () => readIds(user));
+}
+
+function readIds(user: string): Ids | null {
   const u = resolveUser(user);
   if (!u) return null;
   let gids = [u.gid];
@@ -56,31 +60,6 @@ function idsOf(user: string): Ids | null {
     // The primary group alone.
   }
   return { uid: u.uid, gids };
-}
-
-/**
- * User and group lookups, each made once: every one runs `id` or `getent`
- * (a few ms each, the event loop waiting), and a config of many pools names
- * the same few users and groups again and again.
- */
-export class Lookups {
-  private readonly cache = new Map<string, unknown>();
-  private once<T>(key: string, fn: () => T): T {
-    if (!this.cache.has(key)) this.cache.set(key, fn());
-    return this.cache.get(key) as T;
-  }
-  ids(user: string): Ids | null {
-    return this.once(`ids:${user}`, () => idsOf(user));
-  }
-  uid(user: string): number | null {
-    return this.once(`uid:${user}`, () => resolveUser(user)?.uid ?? null);
-  }
-  gid(group: string): number | null {
-    return this.once(`gid:${group}`, () => resolveGroup(group));
-  }
-  primaryGroup(user: string): string {
-    return this.once(`group:${user}`, () => primaryGroup(user));
-  }
 }
 
 /**
@@ -115,19 +94,19 @@ export interface Reach {
  * judged from the config for the file fcgid creates, and from the disk for the
  * directories above it that exist now. A TCP socket is open to every local user.
  */
-export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number; gid: number; umask: number } = { uid: 0, gid: 0, umask: 0o022 }, lookups = new Lookups()): Reach {
+export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number; gid: number; umask: number } = { uid: 0, gid: 0, umask: 0o022 }): Reach {
   if (pool.listen.kind !== 'unix') return { problems: [], socket: pool.listen.kind === 'tcp' ? 'a TCP socket: any local user can connect' : 'a socket systemd passes: its unit sets its mode' };
-  const who = lookups.ids(user);
+  const who = idsOf(user);
   if (!who) return { problems: [`the web server's user ${user} does not exist here; name it with --web-user`], socket: '' };
-  const owner = pool.socket_owner === null ? fcgid.uid : (lookups.uid(pool.socket_owner) ?? -1);
-  const group = pool.socket_group === null ? fcgid.gid : (lookups.gid(pool.socket_group) ?? -1);
+  const owner = pool.socket_owner === null ? fcgid.uid : (resolveUser(pool.socket_owner)?.uid ?? -1);
+  const group = pool.socket_group === null ? fcgid.gid : (resolveGroup(pool.socket_group) ?? -1);
   const mode = pool.socket_mode ?? 0o777 & ~fcgid.umask;
   const name = (id: number, kind: 'user' | 'group'): string => (kind === 'user' ? (pool.socket_owner ?? (id === 0 ? 'root' : String(id))) : (pool.socket_group ?? (id === 0 ? 'root' : String(id))));
   const socket = `owner ${name(owner, 'user')}, group ${name(group, 'group')}, mode ${formatMode(mode)}${pool.socket_mode === null ? ', from the umask' : ''}`;
   const problems: string[] = [];
   if (!permitted(who, { uid: owner, gid: group, mode }, 2, false)) {
     problems.push(
-      `${user} cannot connect to ${pool.listen.path} (${socket}): it needs write permission; set socket_group: ${lookups.primaryGroup(user)} and socket_mode: "0660" in pool ${pool.name} (or socket_owner: ${user})`,
+      `${user} cannot connect to ${pool.listen.path} (${socket}): it needs write permission; set socket_group: ${primaryGroup(user)} and socket_mode: "0660" in pool ${pool.name} (or socket_owner: ${user})`,
     );
   }
   for (let dir = dirname(pool.listen.path); ; dir = dirname(dir)) {
@@ -160,17 +139,20 @@ export function webServerWarnings(config: Config, fcgid?: { uid: number; gid: nu
     users.set(name, [...(users.get(name) ?? []), server === 'apache' ? 'Apache' : server]);
   }
   const out: string[] = [];
-  const lookups = new Lookups();
   for (const pool of config.pools) {
     if (pool.listen.kind !== 'unix') continue;
     for (const [user, servers] of users) {
-      for (const p of socketReach(pool, user, fcgid, lookups).problems) out.push(`warning: pool ${pool.name}: ${servers.length === 1 ? `${servers[0]} runs` : `${servers.slice(0, -1).join(', ')} and ${servers.at(-1)} run`} as ${user}: ${p}`);
+      for (const p of socketReach(pool, user, fcgid).problems) out.push(`warning: pool ${pool.name}: ${servers.length === 1 ? `${servers[0]} runs` : `${servers.slice(0, -1).join(', ')} and ${servers.at(-1)} run`} as ${user}: ${p}`);
     }
   }
   return out;
 }
 
 function primaryGroup(user: string): string {
+  return remembered(`group-of:${user}`, () => readPrimaryGroup(user));
+}
+
+function readPrimaryGroup(user: string): string {
   try {
     return execFileSync('id', ['-gn', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || user;
   } catch {
