@@ -74,7 +74,7 @@ export const realHost: Host = {
     // Read at once: the program has only just been exec'd, and cannot have
     // closed its stdout and accepted a connection onto fd 1 yet.
     const pid = child.pid;
-    if (pid !== undefined && spec.targetFd === 0) stdioInodes.set(pid, readStdioInodes(pid));
+    if (pid !== undefined) stdioInodes.set(pid, readStdioInodes(pid));
     let failed = false;
     child.once('error', (err) => {
       failed = true;
