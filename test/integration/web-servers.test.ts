@@ -153,17 +153,17 @@ describe.skipIf(missing)('generated web server configs, in the real servers', ()
             const index = await get(`${base}/`);
             expect(index.status, index.body).toBe(200);
             expect(index.body).toContain(`SCRIPT_NAME=${base}/index.php PATH_INFO=\n`);
-            const info = await get(`${base}/info.php/extra?x=1`);
+            const info = await get(`${base}/index.php/extra?x=1`);
             expect(info.status, info.body).toBe(200);
-            expect(info.body).toBe(`SCRIPT_NAME=${base}/info.php PATH_INFO=/extra\nSCRIPT_FILENAME=${root}/info.php\nquery x=1\n`);
+            expect(info.body).toBe(`SCRIPT_NAME=${base}/index.php PATH_INFO=/extra\nSCRIPT_FILENAME=${root}/index.php\nquery x=1\n`);
             const statics = await get(`${base}/style.txt`);
             expect(statics.body).toBe('style.txt from the disk, served by the web server\n');
-            const posted = await httpRequest(port, 'POST', `${base}/info.php`, 'a=1');
+            const posted = await httpRequest(port, 'POST', `${base}/index.php`, 'a=1');
             expect(posted.body).toContain('posted a=1\n');
             expect((await get(`${base}/missing.php`)).status).toBe(404);
             expect((await get(`${base}/boom.php`)).status).toBe(500);
-            for (const path of [`${base}/`, `${base}/info.php/extra?x=1`]) expect(await ctlRequest(pool, path)).toEqual({ status: 0, body: (await get(path)).body });
-            expect(await ctlRequest(pool, `${base}/info.php`, 'a=1')).toEqual({ status: 0, body: posted.body });
+            for (const path of [`${base}/`, `${base}/index.php/extra?x=1`]) expect(await ctlRequest(pool, path)).toEqual({ status: 0, body: (await get(path)).body });
+            expect(await ctlRequest(pool, `${base}/index.php`, 'a=1')).toEqual({ status: 0, body: posted.body });
             expect((await ctlRequest(pool, `${base}/boom.php`)).status).toBe(1);
             expect((await ctlRequest(pool, `${base}/missing.php`)).status).toBe(1);
           }
