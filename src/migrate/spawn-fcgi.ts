@@ -11,6 +11,9 @@ import { MigrateError } from './errors.js';
 import { quote } from './ini.js';
 import { isPhpCgi, linesOf, nameFromCommand } from './text.js';
 
+/** Flags whose value an fcgid key takes as it is. */
+const SAME_MEANING: Record<string, 'cwd' | 'user' | 'group' | 'socket_owner' | 'socket_group'> = { d: 'cwd', u: 'user', g: 'group', U: 'socket_owner', G: 'socket_group' };
+
 /** spawn-fcgi 1.6's getopt string: which options take a value. */
 const WITH_VALUE = new Set('cdfgapbuCFsPUGM'.split(''));
 const FLAGS = new Set('hnvS?'.split(''));
@@ -128,22 +131,12 @@ function fromArgs(draft: Draft, args: string[], line: number, file: string): Poo
   const setting = (c: string): string => `-${c} ${opts.get(c)}`;
 
   for (const [c, v] of opts) {
+    const key = SAME_MEANING[c];
+    if (key !== undefined) {
+      pool.set(key, v, `-${c}`);
+      continue;
+    }
     switch (c) {
-      case 'd':
-        pool.set('cwd', v, '-d');
-        break;
-      case 'u':
-        pool.set('user', v, '-u');
-        break;
-      case 'g':
-        pool.set('group', v, '-g');
-        break;
-      case 'U':
-        pool.set('socket_owner', v, '-U');
-        break;
-      case 'G':
-        pool.set('socket_group', v, '-G');
-        break;
       case 'M':
         pool.mode('socket_mode', v, '-M', line);
         break;

@@ -3,6 +3,7 @@
 
 import { LIMITS } from '../config/types.js';
 import { MigrateError } from './errors.js';
+import { kindOf } from '../config/load.js';
 
 /** The input as text, refused when it is too big or is not text at all. */
 export function checkInput(text: string, file: string): string {
@@ -55,4 +56,4 @@ export function nameFromCommand(words: readonly string[]): string {
 }
 
 /** php-cgi under any version suffix. */
-export const isPhpCgi = (program: string): boolean => /^php[\d.]*-cgi[\d.]*$/.test(program.slice(program.lastIndexOf('/') + 1));
+export const isPhpCgi = (program: string): boolean => kindOf([program]) === 'php';
