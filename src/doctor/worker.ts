@@ -95,10 +95,15 @@ export async function runWorker(plan: WorkerPlan, cleanup: Cleanup): Promise<Run
   // Every process of the worker's tree seen so far (pid and start time), so that
   // one that left its group (flup's forking server) is killed too.
   const seen = new Map<number, string>();
+  const leaderStart = processStart(pid);
+  /** Still the process the doctor started: once it is reaped its pid may be another's. */
+  const alive = (p: number, start: string | null | undefined): boolean => start != null && processStart(p) === start;
   const kill = (): void => {
-    realHost.signalTree(pid, 'SIGKILL');
-    realHost.signalGroup(pid, 'SIGKILL');
-    for (const [p, start] of seen) if (processStart(p) === start) realHost.kill(p, 'SIGKILL');
+    const survivors = [...seen].filter(([p, start]) => alive(p, start));
+    if (alive(pid, leaderStart)) realHost.signalTree(pid, 'SIGKILL');
+    // The group's id cannot be given to a new process while a member lives.
+    if (alive(pid, leaderStart) || survivors.length > 0) realHost.signalGroup(pid, 'SIGKILL');
+    for (const [p] of survivors) realHost.kill(p, 'SIGKILL');
   };
   cleanup.add(kill);
 
@@ -114,7 +119,9 @@ export async function runWorker(plan: WorkerPlan, cleanup: Cleanup): Promise<Run
   const own = new Set<string>();
   const timers: NodeJS.Timeout[] = [setTimeout(() => stop('timeout'), plan.timeoutMs)];
   const look = (): void => {
-    for (const p of workerTree(pid)) {
+    // From the processes still known to be the worker's, never from a pid that may have been reused.
+    const roots = alive(pid, leaderStart) ? [pid] : [...seen].filter(([p, start]) => alive(p, start)).map(([p]) => p);
+    for (const p of roots.flatMap((r) => workerTree(r))) {
       const start = processStart(p);
       if (start !== null && !seen.has(p)) seen.set(p, start);
     }
