@@ -4,6 +4,7 @@
 // `$HTTP["host"] == "x" { … } else { … }` blocks, each assignment keeping the
 // conditions it sits under. Bounded: nesting past 64 levels is refused.
 
+import { LIMITS } from '../config/types.js';
 import { MigrateError } from './errors.js';
 
 export type LValue = { kind: 'string'; value: string } | { kind: 'number'; value: number } | { kind: 'array'; items: LItem[] };
@@ -95,6 +96,8 @@ class Parser {
   private depth = 0;
   private readonly conditions: string[] = [];
   private readonly vars = new Map<string, LValue>();
+  /** What each list stands for written out, in bytes (expandedSize). */
+  private readonly sizes = new WeakMap<LValue, number>();
   private readonly out: LighttpdConfig = { assignments: [], includes: [], unresolved: [] };
   private readonly tokens: Token[];
   private readonly file: string;
@@ -205,7 +208,9 @@ class Parser {
   }
 
   private plus(a: LValue, b: LValue, at: Token): LValue {
-    if (a.kind === 'array' && b.kind === 'array') return { kind: 'array', items: [...a.items, ...b.items] };
+    // Checked before it is built: a string doubled twenty times is already too much to make.
+    if (expandedSize(a, this.sizes) + expandedSize(b, this.sizes) > LIMITS.configBytes) this.tooBig(at);
+    if (a.kind === 'array' && b.kind === 'array') return this.bounded({ kind: 'array', items: [...a.items, ...b.items] }, at);
     if (a.kind !== 'array' && b.kind !== 'array') return { kind: 'string', value: `${a.value}${b.value}` };
     throw new MigrateError(this.file, at.line, 'adds an array and a string; lighttpd would refuse it too');
   }
@@ -239,6 +244,36 @@ class Parser {
     }
     this.expect(')', `) closing the ( on line ${t.line}`);
     this.depth--;
-    return { kind: 'array', items };
+    return this.bounded({ kind: 'array', items }, t);
   }
+
+  /**
+   * `v`, if what it stands for, written out, fits in a config's bound: a value
+   * names variables that name variables (`var.a = var.a + var.a`, or a list
+   * of two of the one before), and a few hundred bytes would otherwise stand
+   * for gigabytes.
+   */
+  private bounded(v: LValue, at: Token): LValue {
+    if (expandedSize(v, this.sizes) > LIMITS.configBytes) this.tooBig(at);
+    return v;
+  }
+
+  private tooBig(at: Token): never {
+    throw new MigrateError(this.file, at.line, `its variables expand to more than ${LIMITS.configBytes.toLocaleString('en-US')} bytes (1 MiB); no lighttpd config holds that much`);
+  }
+}
+
+/**
+ * About how many bytes `v` takes written out: lists share their items (a
+ * variable used twice is one value), so the size is kept per value and each is
+ * counted once, in time linear in the values there are.
+ */
+function expandedSize(v: LValue, sizes: WeakMap<LValue, number>): number {
+  if (v.kind !== 'array') return String(v.value).length;
+  const known = sizes.get(v);
+  if (known !== undefined) return known;
+  let n = 4;
+  for (const item of v.items) n += (item.key?.length ?? 0) + 4 + expandedSize(item.value, sizes);
+  sizes.set(v, n);
+  return n;
 }

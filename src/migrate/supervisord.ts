@@ -11,6 +11,9 @@ import { MigrateError } from './errors.js';
 import { readIni, type IniEntry, type IniSection } from './ini.js';
 import { isPhpCgi, shellQuote } from './text.js';
 
+/** The widest %(name)Ns supervisord's expansion is given room for. */
+const MAX_WIDTH = 256;
+
 const OWN_SECTIONS = new Set(['supervisord', 'supervisorctl', 'unix_http_server', 'inet_http_server']);
 const LOG_ADVICE =
   "fcgid logs each line of the workers' stdout and stderr as JSON with pool, worker, pid and stream (log.file, or the journal): no per-program log file or rotation to set; `fcgictl logs POOL` shows them";
@@ -250,7 +253,9 @@ function expand(text: string, vars: Record<string, string | number>, unknown: Se
       return all;
     }
     const s = String(v);
-    return width && s.length < Number(width) ? (flags.includes('0') && typeof v === 'number' ? s.padStart(Number(width), '0') : s.padStart(Number(width))) : s;
+    // A width is for numbering processes; one past MAX_WIDTH is left out rather than made (%(x)300000000s).
+    if (!width || s.length >= Number(width) || Number(width) > MAX_WIDTH) return s;
+    return flags.includes('0') && typeof v === 'number' ? s.padStart(Number(width), '0') : s.padStart(Number(width));
   });
 }
 

@@ -415,6 +415,11 @@ describe('format', () => {
 });
 
 describe('hostile input', () => {
+  it('a supervisord %(name)Ns of 300 million is left unpadded, not made', () => {
+    const out = migrate(null, '[fcgi-program:x]\ncommand=/bin/x %(program_name)300000000s\nsocket=unix:///run/x.sock\n', '/etc/app.conf');
+    expect(out.yaml).toMatch(/command: \[\/bin\/x, x\]/);
+  });
+
   it.each([
     [
       'a file past 1 MiB',
@@ -436,6 +441,18 @@ describe('hostile input', () => {
       /^app\.conf:4: environment= opens a quote \(\"\) it never closes; close it$/,
     ],
     ['an unterminated quote in command=', '[fcgi-program:x]\ncommand=/bin/x "a\n', null, /^app\.conf:2: the command opens a quote it never closes; close it$/],
+    [
+      'a lighttpd string doubled by its variables (600 bytes standing for 200 MB)',
+      `var.a = "xxxxxxxx"\n${'var.a = var.a + var.a\n'.repeat(24)}fastcgi.server = ( "/x" => (( "bin-path" => var.a, "socket" => "/run/x.sock" )) )\n`,
+      'lighttpd',
+      /^app\.conf:\d+: its variables expand to more than 1,048,576 bytes \(1 MiB\); no lighttpd config holds that much$/,
+    ],
+    [
+      'lighttpd lists of two of the one before',
+      `var.a0 = ( "x" )\n${Array.from({ length: 40 }, (_, i) => `var.a${i + 1} = ( var.a${i}, var.a${i} )\n`).join('')}fastcgi.server = ( "/x" => (( "bin-path" => "/bin/x", "socket" => "/run/x.sock", "bin-environment" => var.a40 )) )\n`,
+      'lighttpd',
+      /^app\.conf:\d+: its variables expand to more than 1,048,576 bytes/,
+    ],
     ['a setting outside any section', 'command=/bin/x\n[fcgi-program:x]\n', 'supervisord', /^app\.conf:1: "command=\/bin\/x" comes before any \[section\]/],
     ['a line that is no setting', '[fcgi-program:x]\ncommand=/bin/x\njunk\n', null, /^app\.conf:3: "junk" is not a setting \(key = value\) nor a \[section\]/],
     [
