@@ -6,6 +6,7 @@
 import { formatDuration } from '../config/view.js';
 import { LIMITS, type AppKind } from '../config/types.js';
 import { MigrateError } from './errors.js';
+import { formatAddress, parseAddress } from '../fastcgi/address.js';
 
 export const FORMATS = ['supervisord', 'php-fpm', 'spawn-fcgi', 'lighttpd', 'apache'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -111,15 +112,20 @@ export class PoolDraft {
   }
 
   set(key: PoolKey, value: Value, from: string | null = null): void {
+    if (key === 'listen' && typeof value === 'string') {
+      // Written only as an address fcgid takes (a port past 65535, a host with a space are not).
+      try {
+        value = formatAddress(parseAddress(value));
+      } catch (err) {
+        this.note(null, `${from ?? 'listen'} ${value}`, `${(err as Error).message}; this pool listens on ${defaultSocket(this.name)} instead`);
+        value = defaultSocket(this.name);
+      }
+    }
     this.values.set(key, { value, from });
   }
 
   get(key: PoolKey): Value | undefined {
     return this.values.get(key)?.value;
-  }
-
-  unset(key: PoolKey): void {
-    this.values.delete(key);
   }
 
   setEnv(name: string, value: string, from: string | null = null): void {

@@ -415,6 +415,13 @@ describe('format', () => {
 });
 
 describe('hostile input', () => {
+  it('a listen address fcgid cannot take (port 99999) becomes fcgid\'s own socket and a note, so the output still passes fcgid check', () => {
+    const out = migrate(null, '[www]\nlisten = 127.0.0.1:99999\npm = static\npm.max_children = 2\n', '/etc/php/fpm.conf');
+    expect(out.yaml).toContain('listen: unix:/run/fcgid/www.sock');
+    expect(out.notes.join('\n')).toMatch(/port must be 1-65535, got 99999; this pool listens on unix:\/run\/fcgid\/www\.sock instead/);
+    expect(parseConfig(out.yaml, '/etc/fcgid/app.yaml', { uid: 0, env: {} }).pools[0]!.listen).toEqual({ kind: 'unix', path: '/run/fcgid/www.sock' });
+  });
+
   it('a supervisord %(name)Ns of 300 million is left unpadded, not made', () => {
     const out = migrate(null, '[fcgi-program:x]\ncommand=/bin/x %(program_name)300000000s\nsocket=unix:///run/x.sock\n', '/etc/app.conf');
     expect(out.yaml).toMatch(/command: \[\/bin\/x, x\]/);
