@@ -6,13 +6,14 @@
 // src/migrate/ is imported inside the action: `fcgid start` never loads it.
 
 import type { Command } from 'commander';
-import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
+import { LIMITS } from '../config/types.js';
 import { basename, dirname, resolve } from 'node:path';
 
 /** The same list as src/migrate/draft.ts FORMATS (a unit test keeps them equal), here so that --help needs no import. */
 export const IMPORT_FORMATS = ['supervisord', 'php-fpm', 'spawn-fcgi', 'lighttpd', 'apache'] as const;
 /** The input's bound, as for a config file (LIMITS.configBytes). */
-const MAX_BYTES = 1024 * 1024;
+const MAX_BYTES = LIMITS.configBytes;
 const EXIT = { OK: 0, FAILED: 1, UNREADABLE: 2 } as const;
 
 interface ImportOptions {
@@ -44,7 +45,7 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
     fail(`--from ${opts.from}: expected one of ${IMPORT_FORMATS.join(', ')}`, EXIT.UNREADABLE);
   }
   const source = file === '-' ? '-' : resolve(file);
-  const text = file === '-' ? await readStdin() : readFile(source, file);
+  const text = file === '-' ? await readStdin() : await readFile(source, file);
   const [{ migrate, MigrateError }, { ConfigError, parseConfig }] = await Promise.all([import('../migrate/index.js'), import('../config/load.js')]);
   let result: ReturnType<typeof migrate>;
   try {
@@ -92,26 +93,16 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
   process.stderr.write(`${lines.join('\n')}\n`);
 }
 
-/** The file's text, at most MAX_BYTES read; exit 2 with one line when it cannot be read or is bigger. */
-function readFile(path: string, given: string): string {
-  let fd: number;
+/** The file's text, as a config file is read (at most 1 MiB); exit 2 with one line when it cannot be read or is bigger. */
+async function readFile(path: string, given: string): Promise<string> {
+  const { readBounded } = await import('../config/load.js');
   try {
-    fd = openSync(path, 'r');
+    if (statSync(path).isDirectory()) fail(`${given} is a directory; give the config file itself`, EXIT.UNREADABLE);
+    return readBounded(path);
   } catch (err) {
-    fail(`${given}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path`, EXIT.UNREADABLE);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) fail(`${given} is a directory; give the config file itself`, EXIT.UNREADABLE);
-    const buf = Buffer.alloc(MAX_BYTES + 1);
-    let n = 0;
-    for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
-    if (n > MAX_BYTES) tooBig(given, st.isFile() ? st.size : null);
-    return buf.toString('utf8', 0, n);
-  } catch (err) {
-    fail(`${given}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.UNREADABLE);
-  } finally {
-    closeSync(fd);
+    const e = err as NodeJS.ErrnoException & { size?: number };
+    if (e.code === 'EFBIG') tooBig(given, e.size ?? null);
+    fail(`${given}: cannot read it (${e.code ?? e.message}); check the path`, EXIT.UNREADABLE);
   }
 }
 

@@ -86,8 +86,11 @@ function readConfigText(path: string): string {
   }
 }
 
-/** The file's text, refused past LIMITS.configBytes before more than that is read. */
-function readBounded(path: string): string {
+/**
+ * The file's text, refused past LIMITS.configBytes before more than that is
+ * read (an EFBIG error with the `size` seen); a pipe or a device is read up to the bound.
+ */
+export function readBounded(path: string): string {
   const fd = openSync(path, 'r');
   try {
     const st = fstatSync(fd);
@@ -102,8 +105,8 @@ function readBounded(path: string): string {
   }
 }
 
-function tooBig(size: number): NodeJS.ErrnoException {
-  return Object.assign(new Error(`the file is ${size.toLocaleString('en-US')} bytes; a config may be at most ${LIMITS.configBytes.toLocaleString('en-US')} (1 MiB)`), { code: 'EFBIG' });
+function tooBig(size: number): NodeJS.ErrnoException & { size: number } {
+  return Object.assign(new Error(`the file is ${size.toLocaleString('en-US')} bytes; a config may be at most ${LIMITS.configBytes.toLocaleString('en-US')} (1 MiB)`), { code: 'EFBIG', size });
 }
 
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): Config {
