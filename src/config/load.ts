@@ -20,6 +20,8 @@ import {
   STOP_MODES,
   type AppKind,
   URL_PATH,
+  UNSAFE_IN_WEB_CONFIG,
+  POOL_NAME,
   type Config,
   type ControlConfig,
   type LogConfig,
@@ -45,9 +47,7 @@ const CONTROL_KEYS = ['socket', 'mode', 'group'] as const;
 const LOG_KEYS = ['level', 'file'] as const;
 const POOL_KEYS = ['command', 'listen', 'cwd', 'web', ...Object.keys(POOL_DEFAULTS)] as const;
 const WEB_KEYS = ['mount', 'kind', 'root', 'static'] as const;
-/** What a directory written into a web server's config must not hold: quotes, escapes, variables ($), comments, separators, control characters. */
-const UNSAFE_IN_WEB_CONFIG = /["'\\$#;{}<>|`\x00-\x1f\x7f]/;
-const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
+
 
 export function loadConfig(file: string, options: LoadOptions = {}): Config {
   const path = resolve(file);
@@ -372,16 +372,19 @@ function readWeb(r: Reader, node: Node | undefined, at: string, pool: PoolConfig
   const directory = (n: Node | undefined, path: string): string | null => {
     const s = r.path(n, path, dir);
     if (s === null || !UNSAFE_IN_WEB_CONFIG.test(s)) return s;
-    r.error(n!, path, `${JSON.stringify(s)} holds a character a web server's config would have to escape (quotes, \\, $, #, ;, braces, <>, |); move or link the directory to a plain path`);
+    r.error(n!, path, `${JSON.stringify(s)} holds a character a web server's config would have to escape (blanks, quotes, \\, $, #, ;, braces, <>, |); move or link the directory to a plain path`);
     return null;
   };
   const mount = urlPath(m?.get('mount'), `${at}.mount`) ?? '/';
   const staticNode = m?.get('static');
   const statics: Record<string, string> = {};
-  for (const url of Object.keys(r.stringMap(staticNode, `${at}.static`) ?? {})) {
-    const where = `${at}.static.${url}`;
-    const pair = (staticNode as YAMLMap).items.find((p) => isScalar(p.key) && String(p.key.value) === url)!;
+  // stringMap checks types, bounds and duplicates; then each pair once, with its nodes for the line numbers.
+  const valid = r.stringMap(staticNode, `${at}.static`) ?? {};
+  for (const pair of isMap(staticNode) ? staticNode.items : []) {
     const keyNode = pair.key as Node;
+    const url = isScalar(keyNode) ? String(keyNode.value) : '';
+    if (!Object.hasOwn(valid, url)) continue;
+    const where = `${at}.static.${url}`;
     if (!URL_PATH.test(url) || url === '/') {
       r.error(keyNode, where, `expected a URL path below /, like /static, got ${JSON.stringify(url)}`);
       continue;

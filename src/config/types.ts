@@ -74,6 +74,13 @@ export const APP_KINDS: readonly AppKind[] = ['app', 'php', 'cgi'];
 /** A URL path fcgid writes into a web server's config: "/" or segments of unreserved characters (RFC 3986), none "." or "..". */
 export const URL_PATH = /^\/$|^(\/(?!\.{1,2}(\/|$))[A-Za-z0-9._~-]+)+$/;
 
+/**
+ * What a path written into a web server's config must not hold: quotes,
+ * escapes, variables ($), comments, separators, blanks (nginx takes paths
+ * unquoted) and control characters.
+ */
+export const UNSAFE_IN_WEB_CONFIG = /["'\\$#;{}<>|`\s\x00-\x1f\x7f]/;
+
 export interface WebConfig {
   /** URL prefix the pool answers under: "/" or "/name[/name…]", no trailing slash. */
   mount: string;
@@ -128,6 +135,9 @@ export const POOL_DEFAULTS = {
   max_lifetime: 0,
   watch: [],
 } satisfies Omit<PoolConfig, 'name' | 'command' | 'listen' | 'cwd' | 'web'>;
+
+/** A pool's name: a path segment of the control API. */
+export const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 export const RESTART_POLICIES: readonly RestartPolicy[] = ['always', 'on-failure', 'never'];

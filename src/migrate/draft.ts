@@ -4,7 +4,7 @@
 // YAML; nothing here knows any peer's syntax.
 
 import { formatDuration } from '../config/view.js';
-import { LIMITS, type AppKind } from '../config/types.js';
+import { LIMITS, POOL_NAME, UNSAFE_IN_WEB_CONFIG, URL_PATH, type AppKind } from '../config/types.js';
 import { MigrateError } from './errors.js';
 import { formatAddress, parseAddress } from '../fastcgi/address.js';
 
@@ -53,11 +53,6 @@ export type Value = string | number | boolean | string[] | { mode: string };
 /** Where fcgid puts a pool's socket when the peer gave it none of its own (the web server made one, or nobody did). */
 export const defaultSocket = (name: string): string => `unix:/run/fcgid/${name}.sock`;
 
-/** A URL path fcgid accepts as web.mount (mirrors config/load.ts): "/" or segments of unreserved characters. */
-const URL_PATH = /^\/$|^(\/(?!\.{1,2}(\/|$))[A-Za-z0-9._~-]+)+$/;
-/** What a directory written into a web server's config must not hold (mirrors config/load.ts). */
-const UNSAFE_IN_WEB_CONFIG = /["'\\$#;{}<>|`\x00-\x1f\x7f]/;
-const POOL_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** One comment: the settings it is about (merged when the advice is the same), their lines, and what to do. */
 export interface Note {

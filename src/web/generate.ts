@@ -5,7 +5,7 @@
 // test/integration/web-servers.test.ts runs every variant in the real servers.
 
 import { formatAddress } from '../fastcgi/address.js';
-import type { PoolConfig } from '../config/types.js';
+import { UNSAFE_IN_WEB_CONFIG, type PoolConfig } from '../config/types.js';
 import type { Reach, WebServer, WebUser } from '../host/reach.js';
 
 export interface WebConfigOptions {
@@ -25,6 +25,9 @@ export interface WebConfigOptions {
 export function cannotGenerate(pool: PoolConfig, opts: Pick<WebConfigOptions, 'server' | 'htaccess'>): string | null {
   if (pool.listen.kind === 'systemd') return `pool ${pool.name} listens on ${formatAddress(pool.listen)}, whose address is in its systemd .socket unit: point the web server at that address`;
   if (opts.htaccess && opts.server !== 'apache') return '--htaccess is for Apache only';
+  if (pool.listen.kind === 'unix' && UNSAFE_IN_WEB_CONFIG.test(pool.listen.path)) {
+    return `pool ${pool.name}'s socket ${pool.listen.path} holds a character a web server's config would have to escape; give listen a plain path, like /run/fcgid/${pool.name}.sock`;
+  }
   return null;
 }
 
