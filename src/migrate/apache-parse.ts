@@ -33,9 +33,13 @@ export function parseApache(text: string, file: string): Directive[] {
   const lines = linesOf(text);
   for (let i = 0; i < lines.length; i++) {
     const line = i + 1;
-    let t = lines[i]!;
-    while (/\\\s*$/.test(t) && i + 1 < lines.length) t = t.replace(/\\\s*$/, ' ') + lines[++i];
-    t = t.trim();
+    // A line ending in \ goes on in the next; each raw line is looked at once (joining then testing the whole took time squared).
+    const parts = [lines[i]!];
+    while (/\\\s*$/.test(parts[parts.length - 1]!) && i + 1 < lines.length) {
+      parts[parts.length - 1] = parts[parts.length - 1]!.replace(/\\\s*$/, ' ');
+      parts.push(lines[++i]!);
+    }
+    const t = parts.join('').trim();
     if (t === '' || t.startsWith('#')) continue;
     if (t.startsWith('</')) {
       const m = /^<\/\s*([A-Za-z][\w:-]*)\s*>$/.exec(t);

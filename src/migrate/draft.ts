@@ -61,12 +61,26 @@ export interface Note {
   advice: string;
 }
 
+/** Each list of notes by advice, with the settings and lines each already has: a file of 30,000 unknown settings adds as many notes. */
+const noteIndex = new WeakMap<Note[], Map<string, { note: Note; settings: Set<string>; lines: Set<number> }>>();
+
 function addNote(notes: Note[], line: number | null, setting: string, advice: string): void {
-  const same = notes.find((n) => n.advice === advice);
-  const target = same ?? { settings: [], lines: [], advice };
-  if (!same) notes.push(target);
-  if (setting !== '' && !target.settings.includes(setting)) target.settings.push(setting);
-  if (line !== null && !target.lines.includes(line)) target.lines.push(line);
+  let byAdvice = noteIndex.get(notes);
+  if (!byAdvice) noteIndex.set(notes, (byAdvice = new Map()));
+  let entry = byAdvice.get(advice);
+  if (!entry) {
+    entry = { note: { settings: [], lines: [], advice }, settings: new Set(), lines: new Set() };
+    byAdvice.set(advice, entry);
+    notes.push(entry.note);
+  }
+  if (setting !== '' && !entry.settings.has(setting)) {
+    entry.settings.add(setting);
+    entry.note.settings.push(setting);
+  }
+  if (line !== null && !entry.lines.has(line)) {
+    entry.lines.add(line);
+    entry.note.lines.push(line);
+  }
 }
 
 /** `12`, `+12`: a whole number, else null. */

@@ -422,6 +422,13 @@ describe('hostile input', () => {
     expect(parseConfig(out.yaml, '/etc/fcgid/app.yaml', { uid: 0, env: {} }).pools[0]!.listen).toEqual({ kind: 'unix', path: '/run/fcgid/www.sock' });
   });
 
+  it('a directive continued over 8000 lines, and 30,000 settings that are not FastCGI\'s, are read through (each line and each note handled once)', () => {
+    const long = migrate('apache', `FastCgiServer /srv/app.fcgi${' \\\n -initial-env A=1'.repeat(8000)}\n`, '/etc/apache2/a.conf');
+    expect(long.pools).toEqual(['app']);
+    const many = migrate('lighttpd', `${Array.from({ length: 30_000 }, (_, i) => `foo.bar${i} = "x"`).join('\n')}\nfastcgi.server = ( "/x" => (( "bin-path" => "/bin/x", "socket" => "/run/x.sock" )) )\n`, '/etc/l.conf');
+    expect(many.pools).toEqual(['x']);
+  });
+
   it('a supervisord %(name)Ns of 300 million is left unpadded, not made', () => {
     const out = migrate(null, '[fcgi-program:x]\ncommand=/bin/x %(program_name)300000000s\nsocket=unix:///run/x.sock\n', '/etc/app.conf');
     expect(out.yaml).toMatch(/command: \[\/bin\/x, x\]/);
