@@ -13,7 +13,7 @@
 // while it holds a connection itself.
 
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
-import { ProcAccessError, blockedIn, childPids, taskStatus, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRowsOf, type SocketRow } from './procnet.js';
+import { ProcAccessError, blockedIn, childPids, taskStatus, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRowsOf, type SocketRow, type ThreadReading } from './procnet.js';
 
 /** read, readv, recvfrom, recvmsg: blocked on one of these over the web server's connection, a worker waits for the web server (a kept connection between requests, or a slow upload). */
 const READS: Record<string, ReadonlySet<number>> = {
@@ -78,6 +78,8 @@ interface Kept extends ProcessReading {
   /** The scan that first saw it, and whether it had children when last looked (FORK_WATCH_SCANS). */
   firstScan: number;
   forks: boolean;
+  /** Its threads' wake-ups (progress that /proc/<pid>/io misses). */
+  wakeups: Wakeups;
 }
 
 /**
@@ -161,12 +163,29 @@ export function connectionsHeld(pid: number, listenerFd: number, stdio: Readonly
   return held;
 }
 
-/** Voluntary wake-ups so far of a process's threads other than its main one; 0 for a single-threaded process. */
-function workerThreadWakeups(pid: number): number {
-  if ((taskStatus(pid)?.threads ?? 1) <= 1) return 0;
-  let sum = 0;
-  for (const t of threads(pid)) if (t.tid !== pid) sum += t.wakeups;
-  return sum;
+/**
+ * A process's voluntary wake-ups, summed as they happen. /proc gives each
+ * thread's count over its life; summing those of the threads that count now
+ * (not waiting for connections) would move whenever a thread entered or left
+ * that set, or exited, and read as progress. So each thread's count is
+ * remembered and only its growth since the last look is added.
+ */
+export class Wakeups {
+  total = 0;
+  private last = new Map<number, number>();
+
+  /** Adds the growth of each thread `counts` admits (all of it for a thread not seen before); every thread listed is remembered, the others forgotten. */
+  add<T extends Pick<ThreadReading, 'tid' | 'wakeups'>>(threads: readonly T[], counts: (t: T) => boolean): number {
+    const next = new Map<number, number>();
+    for (const t of threads) {
+      const before = this.last.get(t.tid);
+      // A count below the last one is another thread that got the same id.
+      if (counts(t)) this.total += before === undefined || t.wakeups < before ? t.wakeups : t.wakeups - before;
+      next.set(t.tid, t.wakeups);
+    }
+    this.last = next;
+    return this.total;
+  }
 }
 
 /** True once the worker `pid` and every process it forked are stopped (SIGSTOP took effect), or gone. */
@@ -247,11 +266,17 @@ export class ProcObserver implements Observer {
       // counter, or (send() and recv() do not count there: flup) wake a thread
       // other than the main one, whose own wake-ups on a timeout are not requests.
       const io = ioCounter(r.pid);
-      const counter = io === null ? null : io + workerThreadWakeups(r.pid);
+      const counter = io === null ? null : io + this.idleWakeups(r as Kept);
       r.served = r.idleIo !== null && counter !== null && counter !== r.idleIo;
       r.idleIo = counter;
     }
     this.cursor = start + n;
+  }
+
+  /** The wake-ups of an idle process's threads other than its main one, whose own wake-ups on a timeout are not requests. */
+  private idleWakeups(k: Kept): number {
+    if ((taskStatus(k.pid)?.threads ?? 1) <= 1) return k.wakeups.total;
+    return k.wakeups.add(threads(k.pid), (t) => t.tid !== k.pid);
   }
 
   /** A worker, or a master and the servers it forked (see the top of this file). */
@@ -289,9 +314,10 @@ export class ProcObserver implements Observer {
       for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) held.push(fd);
       left.count -= held.length;
     }
+    let k = this.kept.get(pid);
+    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null, idleIo: null, firstScan: scan, forks: false, wakeups: new Wakeups() }));
     let reading = false;
     let eventLoop = false;
-    let wakeups = 0;
     if (held.length > 0) {
       const reads = READS[this.arch];
       const sys = blockedIn(pid);
@@ -311,24 +337,22 @@ export class ProcObserver implements Observer {
           // read by some thread (a kept connection, a client that sent nothing yet).
           if (t.sys && reads?.has(t.sys.nr)) read.add(t.sys.arg0);
           else if (t.sys && selects?.has(t.sys.nr)) read.add(t.sys.arg0 - 1);
-          // Progress that /proc/<pid>/io misses (send() and recv() do not count
-          // there, flup streams with send()): a thread that went to sleep or
-          // blocked of its own accord since the last scan did something. Threads
-          // waiting for connections (a main loop's select with a timeout) do not count.
-          if (!(t.sys && (selects?.has(t.sys.nr) || waits?.has(t.sys.nr)))) wakeups += t.wakeups;
         }
+        // Progress that /proc/<pid>/io misses (send() and recv() do not count
+        // there, flup streams with send()): a thread that went to sleep or
+        // blocked of its own accord since the last scan did something. Threads
+        // waiting for connections (a main loop's select with a timeout) do not count.
+        k.wakeups.add<ThreadReading>(each, (t) => !(t.sys && (selects?.has(t.sys.nr) || waits?.has(t.sys.nr))));
         reading ||= held.every((fd) => read.has(fd));
       }
     }
-    let k = this.kept.get(pid);
-    if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null, idleIo: null, firstScan: scan, forks: false }));
     k.scan = scan;
     k.connections = held.length;
     k.reading = reading;
     k.eventLoop = eventLoop;
     // Progress matters only while a request is held; an idle worker's counters are not read.
     const io = held.length > 0 ? ioCounter(pid) : null;
-    k.io = io === null ? null : io + wakeups;
+    k.io = io === null ? null : io + k.wakeups.total;
     k.served = false;
     if (held.length > 0) k.idleIo = null;
     // Read again this scan, or not at all (readResources).

@@ -12,6 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Wakeups } from '../../src/host/observe.js';
 import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixRowsOf, unixSocketPaths } from '../../src/host/procnet.js';
 
 // ---------------------------------------------------------------------------
@@ -271,5 +272,48 @@ describe('per-process probes on this machine', () => {
     }
     expect(seen).toStrictEqual({ nr: READ, arg0: 12 });
     expect(blockedIn(999_999_999)).toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Wake-ups as progress (src/host/observe.ts): /proc gives each thread's
+// voluntary_ctxt_switches over its life; progress is their growth.
+describe('Wakeups', () => {
+  const all = (): boolean => true;
+  it('adds only what each thread did since the last look', () => {
+    const w = new Wakeups();
+    w.add([{ tid: 1, wakeups: 10 }, { tid: 2, wakeups: 5 }], all);
+    const base = w.total;
+    expect(w.add([{ tid: 1, wakeups: 10 }, { tid: 2, wakeups: 5 }], all)).toBe(base);
+    expect(w.add([{ tid: 1, wakeups: 12 }, { tid: 2, wakeups: 5 }], all)).toBe(base + 2);
+  });
+
+  it('does not move when a thread stops counting (it waits for connections) or starts again without waking', () => {
+    const w = new Wakeups();
+    const counting = new Set([1, 2]);
+    const counts = (t: { tid: number }): boolean => counting.has(t.tid);
+    const base = w.add([{ tid: 1, wakeups: 100 }, { tid: 2, wakeups: 7 }], counts);
+    counting.delete(1);
+    expect(w.add([{ tid: 1, wakeups: 100 }, { tid: 2, wakeups: 7 }], counts)).toBe(base);
+    counting.add(1);
+    expect(w.add([{ tid: 1, wakeups: 100 }, { tid: 2, wakeups: 7 }], counts)).toBe(base);
+  });
+
+  it('wake-ups while a thread does not count are not added later', () => {
+    const w = new Wakeups();
+    let counting = true;
+    const base = w.add([{ tid: 1, wakeups: 3 }], () => counting);
+    counting = false;
+    w.add([{ tid: 1, wakeups: 50 }], () => counting);
+    counting = true;
+    expect(w.add([{ tid: 1, wakeups: 51 }], () => counting)).toBe(base + 1);
+  });
+
+  it('does not move when a thread exits; a new thread (or one that reused an id) adds its whole count', () => {
+    const w = new Wakeups();
+    const base = w.add([{ tid: 1, wakeups: 10 }, { tid: 2, wakeups: 40 }], all);
+    expect(w.add([{ tid: 1, wakeups: 10 }], all)).toBe(base);
+    expect(w.add([{ tid: 1, wakeups: 10 }, { tid: 3, wakeups: 4 }], all)).toBe(base + 4);
+    expect(w.add([{ tid: 1, wakeups: 10 }, { tid: 3, wakeups: 2 }], all)).toBe(base + 6);
   });
 });
