@@ -45,15 +45,24 @@ const TREE_DEPTH = 3;
 const TREE_SIZE = 256;
 
 /**
- * A worker's children (/proc/<pid>/task/<pid>/children, ~6 µs a read) are read
- * every scan while it has some, and in its first FORK_WATCH_SCANS scans (a
- * master forks its servers at start-up); a worker that has none is looked at
- * again every CHILD_REFRESH_SCANS scans, in turn. At 1000 workers that do not
- * fork this took half of an idle scan. A worker that starts forking late is
- * seen as a master at most CHILD_REFRESH_SCANS scans after (docs/timeouts.md).
+ * A worker's children (/proc/<pid>/task/<pid>/children, ~8 µs a read, most of
+ * it the open) are read every scan while it has some, and in its first
+ * FORK_WATCH_SCANS scans (a master forks its servers at start-up); a worker
+ * that has none is looked at again in turn, every CHILD_REFRESH_SCANS scans,
+ * but never more than about CHILD_READS_MAX of them a scan (beyond 256 such
+ * workers, each every ceil(N / 64) scans: every 16th at 1000). At 1000 workers
+ * that do not fork, reading them all took half of an idle scan. A worker that
+ * starts forking late is seen as a master that many scans after at most
+ * (docs/timeouts.md).
  */
 export const FORK_WATCH_SCANS = 5;
 export const CHILD_REFRESH_SCANS = 4;
+export const CHILD_READS_MAX = 64;
+
+/** Every how many scans a worker with no children has them read again, with `workers` workers in all. */
+export function childRefreshScans(workers: number): number {
+  return Math.max(CHILD_REFRESH_SCANS, Math.ceil(workers / CHILD_READS_MAX));
+}
 
 /**
  * RSS and CPU come from /proc/<pid>/stat (~13 µs a read). Every scan reads them
@@ -215,6 +224,7 @@ export class ProcObserver implements Observer {
     const idle: ProcessReading[] = [];
     const scan = ++this.scans;
     const listeners = new Map(pools.map((p) => [p, p.listener.fd === null ? null : socketInode(p.listener.fd)]));
+    const childPeriod = childRefreshScans(pools.reduce((n, p) => n + p.pids.length, 0));
     for (const pool of pools) {
       const listener = listeners.get(pool)!;
       if (listener === null) continue;
@@ -226,7 +236,7 @@ export class ProcObserver implements Observer {
       const left = { count: conns.size };
       let blind = 0;
       const sort = (r: ProcessReading): number => (pool.memory || r.connections > 0 || !(r as Kept).known ? now : idle).push(r);
-      const socket = { listener, fd: pool.workerFd };
+      const socket = { listener, fd: pool.workerFd, childPeriod };
       for (const pid of pool.pids) {
         try {
           const w = this.readTree(pid, socket, conns, left, scan);
@@ -280,7 +290,7 @@ export class ProcObserver implements Observer {
   }
 
   /** A worker, or a master and the servers it forked (see the top of this file). */
-  private readTree(pid: number, socket: { listener: number; fd: number }, conns: ReadonlySet<number>, left: { count: number }, scan: number): WorkerReading {
+  private readTree(pid: number, socket: { listener: number; fd: number; childPeriod: number }, conns: ReadonlySet<number>, left: { count: number }, scan: number): WorkerReading {
     const own = this.read(pid, conns, left, scan);
     const servers: ProcessReading[] = [];
     const walk = (children: number[], depth: number): void => {
@@ -297,7 +307,7 @@ export class ProcObserver implements Observer {
         if (grand.length > 0) walk(grand, depth + 1);
       }
     };
-    const look = own.forks || scan - own.firstScan < FORK_WATCH_SCANS || (scan + pid) % CHILD_REFRESH_SCANS === 0;
+    const look = own.forks || scan - own.firstScan < FORK_WATCH_SCANS || (scan + pid) % socket.childPeriod === 0;
     // Not looked at: as it was last time, none.
     const children = look ? childPids(pid) : [];
     if (look) own.forks = children.length > 0;
