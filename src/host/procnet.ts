@@ -7,8 +7,14 @@
 import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Address } from '../fastcgi/address.js';
 
-/** Where readProc reads: one buffer for every small /proc read of a scan. */
-const PROC_CHUNK = Buffer.allocUnsafe(16 * 1024);
+/**
+ * Where readProc reads: one buffer kept for every /proc read, grown (doubled)
+ * when a file does not fit, as /proc/net/unix with 1000 workers (250 KB); one
+ * grown past PROC_KEPT_MAX is let go after the read.
+ */
+const PROC_INITIAL = 16 * 1024;
+const PROC_KEPT_MAX = 4 * 1024 * 1024;
+let procBuffer = Buffer.allocUnsafe(PROC_INITIAL);
 
 /**
  * A /proc file's text, as readFileSync(path, 'utf8') gives it (and throwing as
@@ -20,17 +26,18 @@ export function readProc(path: string): string {
   const fd = openSync(path, 'r');
   try {
     let n = 0;
-    for (let got = -1; got !== 0 && n < PROC_CHUNK.length; n += got) got = readSync(fd, PROC_CHUNK, n, PROC_CHUNK.length - n, null);
-    if (n < PROC_CHUNK.length) return PROC_CHUNK.toString('utf8', 0, n);
-    // Longer than the buffer: the rest appended, decoded once.
-    const parts = [Buffer.from(PROC_CHUNK)];
-    for (let got = -1; got !== 0; ) {
-      got = readSync(fd, PROC_CHUNK, 0, PROC_CHUNK.length, null);
-      if (got > 0) parts.push(Buffer.from(PROC_CHUNK.subarray(0, got)));
+    for (let got = -1; got !== 0; n += got) {
+      if (n === procBuffer.length) {
+        const bigger = Buffer.allocUnsafe(procBuffer.length * 2);
+        procBuffer.copy(bigger);
+        procBuffer = bigger;
+      }
+      got = readSync(fd, procBuffer, n, procBuffer.length - n, null);
     }
-    return Buffer.concat(parts).toString('utf8');
+    return procBuffer.toString('utf8', 0, n);
   } finally {
     closeSync(fd);
+    if (procBuffer.length > PROC_KEPT_MAX) procBuffer = Buffer.allocUnsafe(PROC_INITIAL);
   }
 }
 
