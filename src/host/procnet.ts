@@ -23,6 +23,11 @@ let procBuffer = Buffer.allocUnsafe(PROC_INITIAL);
  * reads a second, garbage the young generation then has to collect.
  */
 export function readProc(path: string): string {
+  return readProcBytes(path).toString('utf8');
+}
+
+/** A /proc file's bytes, in the kept buffer: valid until the next read. */
+function readProcBytes(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
     let n = 0;
@@ -34,10 +39,20 @@ export function readProc(path: string): string {
       }
       got = readSync(fd, procBuffer, n, procBuffer.length - n, null);
     }
-    return procBuffer.toString('utf8', 0, n);
+    return procBuffer.subarray(0, n);
   } finally {
     closeSync(fd);
+    // The view returned keeps a big buffer alive for as long as it is used.
     if (procBuffer.length > PROC_KEPT_MAX) procBuffer = Buffer.allocUnsafe(PROC_INITIAL);
+  }
+}
+
+/** readProcBytes, or no bytes when the file cannot be read. */
+function readProcBytesOrNone(path: string): Buffer {
+  try {
+    return readProcBytes(path);
+  } catch {
+    return Buffer.alloc(0);
   }
 }
 
@@ -150,18 +165,21 @@ export function unixRows(text = readOrEmpty('/proc/net/unix')): SocketRow[] {
 /**
  * The rows of /proc/net/unix that matter to these listening sockets (by inode):
  * each listener's own row and every row at its path (its connections, and any
- * other socket listening there). Found by searching the text rather than
- * parsing every row: the table lists every unix socket of the host, among them
- * two per worker for its output, and a scan of 1000 workers turned 4000 of them
- * into objects a second only to look at a handful.
+ * other socket listening there). Found by searching the table's bytes, not by
+ * parsing every row nor making it a string: it lists every unix socket of the
+ * host, among them two per worker for its output (250 KB at 1000 workers, read
+ * every scan), and only a handful of rows matter. The search is in latin1, one
+ * character per byte, so a path that is not UTF-8 is found as the kernel
+ * printed it; the paths returned are decoded as UTF-8.
  */
-export function unixRowsOf(listeners: Iterable<number>, table = readOrEmpty('/proc/net/unix')): SocketRow[] {
-  const text = table.endsWith('\n') ? table : `${table}\n`;
+export function unixRowsOf(listeners: Iterable<number>, table: string | Buffer = readProcBytesOrNone('/proc/net/unix')): SocketRow[] {
+  let bytes = typeof table === 'string' ? Buffer.from(table) : table;
+  if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, NEWLINE]);
   const out: SocketRow[] = [];
+  // The row around byte `at`, its path still in latin1.
   const rowAt = (at: number): SocketRow | null => {
-    const start = text.lastIndexOf('\n', at) + 1;
-    const end = text.indexOf('\n', at);
-    const m = UNIX_ROW.exec(text.slice(start, end === -1 ? text.length : end));
+    const start = bytes.lastIndexOf(0x0a, at) + 1;
+    const m = UNIX_ROW.exec(bytes.toString('latin1', start, bytes.indexOf(0x0a, at)));
     return m ? { inode: Number(m[3]), path: m[4]!, state: m[2]!, listening: (parseInt(m[1]!, 16) & SO_ACCEPTCON) !== 0 } : null;
   };
   // Every row that carries a listener's inode gives a path, not only the first:
@@ -172,7 +190,7 @@ export function unixRowsOf(listeners: Iterable<number>, table = readOrEmpty('/pr
   const paths = new Set<string>();
   for (const inode of listeners) {
     const needle = ` ${inode} /`;
-    for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+    for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) {
       const row = rowAt(at);
       if (row?.inode === inode) paths.add(row.path!);
     }
@@ -180,23 +198,26 @@ export function unixRowsOf(listeners: Iterable<number>, table = readOrEmpty('/pr
   for (const path of paths) {
     // A path ends its row.
     const needle = ` ${path}\n`;
-    for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+    for (let at = bytes.indexOf(needle, 0, 'latin1'); at !== -1; at = bytes.indexOf(needle, at + 1, 'latin1')) {
       const row = rowAt(at);
       if (row?.path !== path) continue;
       // A socket has one row: an inode on more than one is forged on some.
-      if (row.listening && rowsWithInode(text, row.inode) > 1) row.forged = true;
+      if (row.listening && rowsWithInode(bytes, row.inode) > 1) row.forged = true;
+      row.path = Buffer.from(path, 'latin1').toString('utf8');
       out.push(row);
     }
   }
   return out;
 }
 
+const NEWLINE = Buffer.from('\n');
+
 /** How many rows of the table carry this inode (only asked about the few listening at a pool's path). */
-function rowsWithInode(text: string, inode: number): number {
+function rowsWithInode(bytes: Buffer, inode: number): number {
   let n = 0;
-  for (let at = text.indexOf(` ${inode}`); at !== -1; at = text.indexOf(` ${inode}`, at + 1)) {
-    const start = text.lastIndexOf('\n', at) + 1;
-    const m = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)(?: |$)/.exec(text.slice(start, text.indexOf('\n', at)));
+  for (let at = bytes.indexOf(` ${inode}`); at !== -1; at = bytes.indexOf(` ${inode}`, at + 1)) {
+    const start = bytes.lastIndexOf(0x0a, at) + 1;
+    const m = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)(?: |$)/.exec(bytes.toString('latin1', start, bytes.indexOf(0x0a, at)));
     if (m && Number(m[1]) === inode && m[0].length >= at - start) n++;
   }
   return n;

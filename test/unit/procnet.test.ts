@@ -70,6 +70,18 @@ describe('/proc/net/unix', () => {
     expect(unixRowsOf([41001], '')).toEqual([]);
   });
 
+  it('unixRowsOf finds the rows of a path that is not UTF-8 as the kernel printed it (byte for byte), in the table\'s bytes, and gives the path decoded', () => {
+    const bytes = Buffer.concat([
+      Buffer.from('Num       RefCount Protocol Flags    Type St Inode Path\n'),
+      Buffer.from('0000000000000000: 00000002 00000000 00010000 0001 01 41001 /run/\xff\xfe.sock\n', 'latin1'),
+      Buffer.from('0000000000000000: 00000003 00000000 00000000 0001 03 41002 /run/\xff\xfe.sock\n', 'latin1'),
+      Buffer.from('0000000000000000: 00000003 00000000 00000000 0001 03 41003 /run/\xfe\xff.sock\n', 'latin1'),
+    ]);
+    const rows = unixRowsOf([41001], bytes);
+    expect(rows.map((r) => r.inode)).toEqual([41001, 41002]);
+    expect(rows[0]!.path).toBe(Buffer.from('/run/\xff\xfe.sock', 'latin1').toString('utf8'));
+  });
+
   it('unixRowsOf is not fooled by a path that holds an inode or ends with the listener\'s path, nor by a last row without a newline', () => {
     const tricky = [
       'Num       RefCount Protocol Flags    Type St Inode Path',
