@@ -40,6 +40,9 @@ const EVENT_LOOP_WAITS: Record<string, ReadonlySet<number>> = {
   arm64: new Set([22, 441]),
 };
 
+/** The connections an idle worker holds: one array for all of them. */
+const NONE: readonly number[] = [];
+
 /** How deep and how wide a master's tree is followed (a wrapper script, then php-cgi, then its children). */
 const TREE_DEPTH = 3;
 const TREE_SIZE = 256;
@@ -211,6 +214,8 @@ export class ProcObserver implements Observer {
   private cursor = 0;
   private scans = 0;
   private readonly kept = new Map<number, Kept>();
+  /** Each pool's readings by worker, as last handed out. */
+  private readonly workers = new Map<string, Map<number, WorkerReading>>();
 
   forget(pid: number): void {
     this.kept.delete(pid);
@@ -230,7 +235,9 @@ export class ProcObserver implements Observer {
       if (listener === null) continue;
       unix ??= unixRowsOf([...listeners.values()].filter((l) => l !== null));
       const { conns, queue, foreign } = listenerConnections(listener, unix, () => (tcp ??= tcpRows()));
-      const workers = new Map<number, WorkerReading>();
+      // Kept from scan to scan and updated in place: a Map of 1000 workers built anew each scan was most of an idle scan's garbage.
+      let workers = this.workers.get(pool.name);
+      if (!workers) this.workers.set(pool.name, (workers = new Map()));
       // Walking /proc/<pid>/fd is most of a scan's cost: once every connection of
       // the listener has been found in some worker, the rest are idle.
       const left = { count: conns.size };
@@ -250,10 +257,18 @@ export class ProcObserver implements Observer {
       }
       // Rare: only when something else listens at the pool's path.
       const hijackers = foreign.size === 0 ? [] : pool.pids.filter((pid) => workerTree(pid).some((p) => [...socketFdsOrNone(p).values()].some((i) => foreign.has(i))));
+      workers.forEach((w, pid) => {
+        if ((w.own as Kept).scan !== scan) workers.delete(pid);
+      });
       out.set(pool.name, { queue, workers, blind, hijackers });
     }
     this.readResources(now, idle);
-    for (const [pid, k] of this.kept) if (k.scan !== scan) this.kept.delete(pid);
+    this.kept.forEach((k, pid) => {
+      if (k.scan !== scan) this.kept.delete(pid);
+    });
+    this.workers.forEach((_, name) => {
+      if (!out.has(name)) this.workers.delete(name);
+    });
     return out;
   }
 
@@ -292,6 +307,13 @@ export class ProcObserver implements Observer {
   /** A worker, or a master and the servers it forked (see the top of this file). */
   private readTree(pid: number, socket: { listener: number; fd: number; childPeriod: number }, conns: ReadonlySet<number>, left: { count: number }, scan: number): WorkerReading {
     const own = this.read(pid, conns, left, scan);
+    const look = own.forks || scan - own.firstScan < FORK_WATCH_SCANS || (scan + pid) % socket.childPeriod === 0;
+    // Not looked at: as it was last time, none. Most workers, every scan: nothing allocated for them.
+    if (!look) {
+      own.worker ??= { own, servers: null };
+      own.worker.servers = null;
+      return own.worker;
+    }
     const servers: ProcessReading[] = [];
     const walk = (children: number[], depth: number): void => {
       for (const child of children) {
@@ -307,10 +329,8 @@ export class ProcObserver implements Observer {
         if (grand.length > 0) walk(grand, depth + 1);
       }
     };
-    const look = own.forks || scan - own.firstScan < FORK_WATCH_SCANS || (scan + pid) % socket.childPeriod === 0;
-    // Not looked at: as it was last time, none.
-    const children = look ? childPids(pid) : [];
-    if (look) own.forks = children.length > 0;
+    const children = childPids(pid);
+    own.forks = children.length > 0;
     walk(children, 1);
     own.worker ??= { own, servers: null };
     if (servers.length > 0 && own.connections > 0) servers.unshift(own);
@@ -319,10 +339,12 @@ export class ProcObserver implements Observer {
   }
 
   private read(pid: number, conns: ReadonlySet<number>, left: { count: number }, scan: number): Kept {
-    const held: number[] = [];
+    let held: readonly number[] = NONE;
     if (left.count > 0) {
-      for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) held.push(fd);
-      left.count -= held.length;
+      const found: number[] = [];
+      for (const [fd, inode] of socketFds(pid)) if (conns.has(inode)) found.push(fd);
+      left.count -= found.length;
+      held = found;
     }
     let k = this.kept.get(pid);
     if (!k) this.kept.set(pid, (k = { pid, connections: 0, reading: false, eventLoop: false, io: null, rss: null, cpuMs: null, scan, known: false, worker: null, idleIo: null, firstScan: scan, forks: false, wakeups: new Wakeups() }));

@@ -66,6 +66,8 @@ export class Scoreboard {
    * model's own bookkeeping, carried along in the objects it hands out.
    */
   private readonly tracked = new Map<number, Tracked>();
+  /** Each pool's activity by worker, as last handed out. */
+  private readonly workers = new Map<string, Map<number, WorkerActivity>>();
   private scans = 0;
 
   /** A worker exited: its history goes with it (a new process may get the pid). */
@@ -77,21 +79,32 @@ export class Scoreboard {
   update(now: number, readings: ReadonlyMap<string, PoolReading>): Map<string, PoolActivity> {
     const out = new Map<string, PoolActivity>();
     const scan = ++this.scans;
-    for (const [name, pool] of readings) {
-      const workers = new Map<number, WorkerActivity>();
-      for (const [pid, w] of pool.workers) {
+    // forEach rather than for…of over entries: no [key, value] array per worker.
+    readings.forEach((pool, name) => {
+      // Kept from scan to scan and updated in place, as the tracked processes are.
+      let workers = this.workers.get(name);
+      if (!workers) this.workers.set(name, (workers = new Map()));
+      workers.forEach((_, pid) => {
+        if (!pool.workers.has(pid)) workers.delete(pid);
+      });
+      pool.workers.forEach((w, pid) => {
         const own = this.track(w.own, now, scan);
         if (w.servers === null) {
           workers.set(pid, own);
-          continue;
+          return;
         }
         // The master itself is among them while it holds a connection: read once, not twice.
         const processes = w.servers.map((r): ProcessActivity => (r.pid === pid ? { pid, ...own } : { pid: r.pid, ...this.track(r, now, scan) }));
         workers.set(pid, processes.length === 0 ? own : summarize(own, processes));
-      }
+      });
       out.set(name, { queue: pool.queue, workers, blind: pool.blind, hijackers: pool.hijackers });
-    }
-    for (const [pid, t] of this.tracked) if (t.scan !== scan) this.tracked.delete(pid);
+    });
+    this.tracked.forEach((t, pid) => {
+      if (t.scan !== scan) this.tracked.delete(pid);
+    });
+    this.workers.forEach((_, name) => {
+      if (!readings.has(name)) this.workers.delete(name);
+    });
     return out;
   }
 
