@@ -126,6 +126,11 @@ function listenerConnections(listener: number, unix: readonly SocketRow[], tcpRo
   return { conns, queue: l.rxQueue ?? null, foreign };
 }
 
+/** A pool whose socket may be a unix one: any but a TCP address (a socket systemd passed may be either). */
+function maybeUnix(pool: PoolProbe): boolean {
+  return pool.listener.address.kind !== 'tcp';
+}
+
 function socketFdsOrNone(pid: number): Map<number, number> {
   try {
     return socketFds(pid);
@@ -233,8 +238,10 @@ export class ProcObserver implements Observer {
     for (const pool of pools) {
       const listener = listeners.get(pool)!;
       if (listener === null) continue;
-      unix ??= unixRowsOf([...listeners.values()].filter((l) => l !== null));
-      const { conns, queue, foreign } = listenerConnections(listener, unix, () => (tcp ??= tcpRows()));
+      // /proc/net/unix lists every unix socket of the host (4000 rows at 1000
+      // workers): read once a scan, and not for a pool on a TCP port.
+      const rows = maybeUnix(pool) ? (unix ??= unixRowsOf(pools.filter(maybeUnix).map((p) => listeners.get(p)).filter((l) => l != null))) : [];
+      const { conns, queue, foreign } = listenerConnections(listener, rows, () => (tcp ??= tcpRows()));
       // Kept from scan to scan and updated in place: a Map of 1000 workers built anew each scan was most of an idle scan's garbage.
       let workers = this.workers.get(pool.name);
       if (!workers) this.workers.set(pool.name, (workers = new Map()));
