@@ -12,7 +12,7 @@
 // and ../host/listen-helper.js just as dist/cli/fcgid.js does.
 import { build } from 'esbuild';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -44,8 +44,17 @@ const result = await build({
 
 // launch.cts compiles the bundle as a vm.Script, where import() has no loader:
 // every dynamic import must have been bundled.
+//
+// And the bundle is made ASCII: esbuild escapes non-ASCII characters in code
+// but keeps them in the comments it leaves, and a single one makes the whole
+// source a UTF-8 decode (4 ms for fcgid's 1 MB, against 1.5 ms read as latin1)
+// and a two-byte string in V8 (2 MB). Escaped as \uXXXX they mean the same in
+// a string, a regular expression or an identifier, and nothing in a comment.
 for (const file of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.cjs'))) {
-  if (/\bimport\(/.test(readFileSync(new URL(`../${file}`, import.meta.url), 'utf8'))) {
+  const url = new URL(`../${file}`, import.meta.url);
+  const text = readFileSync(url, 'utf8');
+  if (/\bimport\(/.test(text)) {
     throw new Error(`${file} still calls import(); bundle that module or load it with require()`);
   }
+  if (/[^\x00-\x7f]/.test(text)) writeFileSync(url, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }

@@ -15,6 +15,7 @@
 // The cache is only an optimisation: missing, stale, damaged, rejected or
 // unwritable, the bundle is compiled from source as it would be anyway.
 
+import { isAscii } from 'node:buffer';
 import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -53,7 +54,10 @@ export function launch(bundle: string, argv: string[]): Promise<void> {
   if ((process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled) {
     return mainOf(require(bundle) as { main?: Main }, bundle)(argv, { cache: 'off', saveCodeCache: () => 'current' });
   }
-  const source = readFileSync(bundle, 'utf8');
+  // scripts/bundle.mjs makes the bundle ASCII, which reads as latin1 at a
+  // third of the cost of decoding UTF-8 (and makes a one-byte string).
+  const bytes = readFileSync(bundle);
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   // The build's id, from the banner scripts/bundle.mjs writes: a bundle made otherwise gets no cache.
   const build = BUILD_ID.exec(source.slice(0, 200))?.[1];
   const stamp = build === undefined ? null : `${MAGIC} ${build} ${process.version} ${process.arch}`;
