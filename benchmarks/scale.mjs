@@ -9,14 +9,17 @@
 //   status      GET /v1/status on the control socket: median and p95 of 20;
 //               `fcgictl status` (the CLI, a process each): median of 5
 //   idle        daemon CPU ms per second over a window once all run (utime+stime
-//               of every thread), and its RSS
+//               of every thread), and its RSS at the end of it; with
+//               --rss-later-secs=S, its RSS again S seconds later (V8 gives back
+//               the young generation the start-up burst grew at its first
+//               collection once allocation is slow, which can take a minute)
 //   kill        SIGKILL to 100 workers at once (by pid) → N children again with new
 //               pids, and → every slot running again
 //   stop        SIGTERM → the daemon has exited (workers gone: sleep dies on SIGKILL/SIGTERM at once)
 //
 //   node benchmarks/scale.mjs                          # 100 and 1000 workers, this build
 //   node benchmarks/scale.mjs --baseline=/tmp/fcgid-baseline --rounds=2
-//   options: --workers=100,1000 --idle-secs=10 --settle-secs=3 --rounds=1 --kill=100
+//   options: --workers=100,1000 --idle-secs=10 --settle-secs=3 --rounds=1 --kill=100 --rss-later-secs=0
 //            --profile=DIR (this build under node --cpu-prof: profiles of the whole run in DIR)
 //
 // Needs a build (npm run build). Linux only: it reads /proc. The control socket
@@ -63,6 +66,7 @@ function option(name, fallback) {
 const COUNTS = option('workers', '100,1000').split(',').map(Number);
 const IDLE_SECS = Number(option('idle-secs', '10'));
 const SETTLE_SECS = Number(option('settle-secs', '3'));
+const LATER_SECS = Number(option('rss-later-secs', '0'));
 const ROUNDS = Number(option('rounds', '1'));
 const KILL = Number(option('kill', '100'));
 const PROFILE = option('profile', null);
@@ -145,6 +149,10 @@ async function measure(build, n) {
     await sleep(IDLE_SECS * 1000);
     out.idleCpu = (cpuMs(daemon.pid) - c0) / ((performance.now() - w0) / 1000);
     out.rss = rssBytes(daemon.pid);
+    if (LATER_SECS > 0) {
+      await sleep(LATER_SECS * 1000);
+      out.rssLater = rssBytes(daemon.pid);
+    }
 
     // Kill KILL workers at once → back to full.
     const victims = children(daemon.pid)
@@ -197,6 +205,7 @@ async function main() {
       ['fcgictl status (ms)', 'cli', f0],
       ['idle CPU (ms/s)', 'idleCpu', f1],
       ['RSS (MB)', 'rss', (x) => f1(x / 1e6)],
+      ...(LATER_SECS > 0 ? [[`RSS ${LATER_SECS} s later (MB)`, 'rssLater', (x) => f1(x / 1e6)]] : []),
       [`kill ${KILL} → all forked (ms)`, 'killForked', f0],
       [`kill ${KILL} → all running (ms)`, 'killRunning', f0],
       ['SIGTERM → exit (ms)', 'stop', f0],
