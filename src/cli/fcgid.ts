@@ -59,7 +59,7 @@ async function start(file: string, launch: Launch): Promise<void> {
   // Start-up runs in two parts, so that the first workers start as early as
   // they can (docs/operations.md): what spawning needs, then the rest (pino,
   // the control and metrics servers, systemd notification) while they boot.
-  const [{ Supervisor }, { StartError }, { realPort }, { DeferredLog }, { claimControlPath }, { identityProblems }] = await Promise.all([
+  const [{ Supervisor }, { StartError }, { realPort }, { DeferredLog }, { claimControlPath }, { identityProblems, said }] = await Promise.all([
     import('../supervisor/supervisor.js'),
     import('../supervisor/errors.js'),
     import('../host/real-port.js'),
@@ -114,7 +114,7 @@ async function start(file: string, launch: Launch): Promise<void> {
   // users and groups, the control socket (if another fcgid runs this config,
   // it answers there, and this one must not touch its workers or sockets), the log file.
   const problems = identityProblems(config);
-  if (problems.length > 0) await leave(problems.join('\n'), EXIT.CONFIG);
+  if (problems.length > 0) await leave(problems.map(said).join('\n'), EXIT.CONFIG);
   if (config.log.file !== null) {
     try {
       // fcgid appends to it by name, as root: no one else may choose what that name is.
@@ -235,12 +235,12 @@ export function fcgidProgram(launch: Launch): Command {
     .requiredOption('-c, --config <file>', 'YAML config file')
     .option('--json', 'print JSON instead of YAML')
     .action(async (opts: { config: string; json?: boolean }) => {
-      const [{ configView }, { stringify }, { identityProblems }] = await Promise.all([import('../config/view.js'), import('yaml'), import('../host/identity.js')]);
+      const [{ configView }, { stringify }, { identityProblems, said }] = await Promise.all([import('../config/view.js'), import('yaml'), import('../host/identity.js')]);
       const config = loadOrExit(opts.config);
       // Judged as fcgid would run under systemd, as root; said when this user could not start it so.
       const problems = identityProblems(config, true);
       if (problems.length > 0) {
-        process.stderr.write(`${problems.map((p) => `${basename(config.file)}: ${p}`).join('\n')}\nfcgid: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${opts.config}; nothing was started\n`);
+        process.stderr.write(`${problems.map((p) => `${basename(config.file)}: ${said(p)}`).join('\n')}\nfcgid: ${problems.length} problem${problems.length === 1 ? '' : 's'} in ${opts.config}; nothing was started\n`);
         process.exit(EXIT.CONFIG);
       }
       const { webServerWarnings } = await import('../host/reach.js');
@@ -263,7 +263,7 @@ export function fcgidProgram(launch: Launch): Command {
     .option('--server-name <name>', 'the site\'s host name (default: any)')
     .option('--web-user <user>', "the user the web server's workers run as (default: read from its installed config)")
     .action(async (server: string, poolName: string | undefined, opts: { config: string; htaccess?: boolean; listen: string; serverName?: string; webUser?: string }) => {
-      const [{ WEB_SERVERS, socketReach, webServerUser }, { cannotGenerate, webServerConfig }] = await Promise.all([import('../host/reach.js'), import('../web/generate.js')]);
+      const [{ WEB_SERVERS, socketReach, webServerUser }, { cannotGenerate, webServerConfig }, { said }] = await Promise.all([import('../host/reach.js'), import('../web/generate.js'), import('../host/identity.js')]);
       const usage = (message: string): never => {
         process.stderr.write(`fcgid web-config: ${message}\n`);
         process.exit(EXIT.CONFIG);
@@ -278,7 +278,7 @@ export function fcgidProgram(launch: Launch): Command {
       const user = opts.webUser ? { name: opts.webUser, from: '--web-user' } : webServerUser(which);
       const reach = socketReach(pool, user.name);
       process.stdout.write(webServerConfig(pool, { server: which, htaccess: opts.htaccess, listen: opts.listen, serverName: opts.serverName ?? null, user, reach, configFile: config.file }));
-      for (const p of reach.problems) process.stderr.write(`fcgid web-config: warning: ${p}\n`);
+      for (const p of reach.problems) process.stderr.write(`fcgid web-config: warning: ${said(p)}\n`);
     });
 
   addImportCommand(program);

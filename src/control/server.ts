@@ -10,7 +10,7 @@ import { parseSignal } from '../config/units.js';
 import { FastCGIClient } from '../fastcgi/client.js';
 import { LIMITS, type WebConfig } from '../config/types.js';
 import { overrideWeb, webParams } from '../web/params.js';
-import { noSuch, resolveGroup } from '../host/identity.js';
+import { noSuch, resolveGroup, said } from '../host/identity.js';
 import { LOG_RING_SIZE, entryLine } from '../supervisor/logbook.js';
 import { CommandError } from '../supervisor/errors.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
@@ -84,7 +84,7 @@ export class ControlServer {
     chmodSync(path, this.options.mode);
     if (this.options.group !== null) {
       const gid = resolveGroup(this.options.group);
-      if (gid === null) throw new Error(noSuch('control.group', 'group', this.options.group));
+      if (gid === null) throw new Error(said(noSuch('control.group', 'group', this.options.group)));
       chownSync(path, -1, gid);
     }
   }

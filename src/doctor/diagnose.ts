@@ -84,11 +84,7 @@ function blocked(o: Observation, f: PathFacts, what: string): Diagnosis | null {
 
 /** user, group, socket_owner, socket_group naming nobody: `fcgid start` would refuse the config (identityProblems). */
 const identities: Rule = (o) =>
-  o.identityProblems.map((p) => {
-    const cut = p.lastIndexOf('; ');
-    const [message, fix] = cut === -1 ? [p, 'fix the name in the config'] : [p.slice(0, cut), p.slice(cut + 2)];
-    return d(/no such group/.test(p) ? 'no-such-group' : 'no-such-user', message, `${fix} (getent passwd / getent group list what exists)`);
-  });
+  o.identityProblems.map((p) => d(p.missing === 'group' ? 'no-such-group' : 'no-such-user', p.what, `${p.fix} (getent passwd / getent group list what exists)`));
 
 /**
  * The worker's cwd. fcgid enters it as root, before it switches user, so a
@@ -405,10 +401,7 @@ const silent: Rule = (o) => {
 };
 
 const reach: Rule = (o) =>
-  o.web.problems.map((p) => {
-    const m = /^(.*?)(?:; |: )((?:set|chmod|name it) .*)$/.exec(p);
-    return d('socket-unreachable', m ? m[1]! : p, m ? m[2]! : `see fcgid web-config for pool ${o.pool}`);
-  });
+  o.web.problems.map((p) => d('socket-unreachable', p.what, p.fix));
 
 const RULES: readonly Rule[] = [
   identities,

@@ -37,7 +37,7 @@ export async function examine(config: Config, pool: PoolConfig, options: DoctorO
   const shell = process.env;
   // Judged as fcgid runs, as root (the command checked that the doctor does).
   const problems = identityProblems({ ...config, pools: [pool], control: { ...config.control, group: null } }, true);
-  const workerNames = problems.filter((p) => /^pools\.[^:]+\.(?:user|group):/.test(p));
+  const workerNames = problems.filter((p) => p.where === `pools.${pool.name}.user` || p.where === `pools.${pool.name}.group`);
   const ids = workerNames.length === 0 ? resolveIdentities([pool]).get(pool.name)! : { uid: null, gid: null };
   const user = identity(pool, ids);
 

@@ -5,6 +5,7 @@
 // can be tested on recorded observations without running anything.
 
 import type { AppKind } from '../config/types.js';
+import type { Problem } from '../host/identity.js';
 
 /** Stable codes: documented in docs/doctor.md, asserted by tests, never renamed. */
 export const DIAGNOSIS_CODES = [
@@ -146,8 +147,8 @@ export interface RunFacts {
 export interface WebReach {
   /** The web servers' users checked, and where each name came from. */
   users: Array<{ name: string; from: string }>;
-  /** One line each (src/host/reach.ts socketReach): what keeps a user from connecting, with the fix. */
-  problems: string[];
+  /** src/host/reach.ts socketReach: what keeps a user from connecting, each with its fix. */
+  problems: Problem[];
 }
 
 export interface Observation {
@@ -168,7 +169,7 @@ export interface Observation {
   /** SCRIPT_FILENAME sent (php and cgi pools). */
   scriptFilename: string | null;
   /** identityProblems() for the pool: users and groups that do not exist, or a user without root. */
-  identityProblems: string[];
+  identityProblems: Problem[];
   program: ProgramFacts | null;
   script: ScriptFacts | null;
   /** The directory of the script (or of the program when it is a script itself), where relative paths usually meant to point. */

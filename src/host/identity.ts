@@ -50,8 +50,21 @@ export function resolveGroup(name: string): number | null {
 }
 
 /** The one line for a user or group name that does not resolve. */
-export function noSuch(path: string, kind: 'user' | 'group', name: string): string {
-  return `${path}: no such ${kind} "${name}"; create it or ${path === 'control.group' ? 'remove the key' : 'fix the name'}`;
+/** A problem fcgid reports in one line: what is wrong, then the fix. `missing`: a user or group that does not exist, named at the config key `where`. */
+export interface Problem {
+  what: string;
+  fix: string;
+  missing?: 'user' | 'group';
+  where?: string;
+}
+
+/** A problem as its one line. */
+export function said(p: Problem): string {
+  return `${p.what}; ${p.fix}`;
+}
+
+export function noSuch(path: string, kind: 'user' | 'group', name: string): Problem {
+  return { what: `${path}: no such ${kind} "${name}"`, fix: `create it or ${path === 'control.group' ? 'remove the key' : 'fix the name'}`, missing: kind, where: path };
 }
 
 export type Ids = { uid: number | null; gid: number | null };
@@ -64,23 +77,24 @@ export class IdentityError extends Error {
 /** user/group names to ids; every problem at once (exit status 2 at start-up). */
 export function resolveIdentities(pools: readonly PoolConfig[]): Map<string, Ids> {
   const out = new Map<string, Ids>();
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   for (const p of pools) {
     const ids = workerIds(p, process.getuid?.() === 0, problems);
     if (ids) out.set(p.name, ids);
   }
-  if (problems.length > 0) throw new IdentityError(problems.join('\n'));
+  if (problems.length > 0) throw new IdentityError(problems.map(said).join('\n'));
   return out;
 }
 
 /** A pool's user and group as ids; null (and the problem pushed) when one does not resolve. */
-function workerIds(p: PoolConfig, root: boolean, problems: string[]): Ids | null {
+function workerIds(p: PoolConfig, root: boolean, problems: Problem[]): Ids | null {
   let uid: number | null = null;
   let gid: number | null = null;
   if ((p.user !== null || p.group !== null) && !root) {
-    problems.push(
-      `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()}); remove user/group or start fcgid as root`,
-    );
+    problems.push({
+      what: `pools.${p.name}: running workers as ${p.user ?? ''}${p.group ? `:${p.group}` : ''} needs fcgid to run as root (it runs as uid ${process.getuid?.()})`,
+      fix: 'remove user/group or start fcgid as root',
+    });
     return null;
   }
   const before = problems.length;
@@ -103,8 +117,8 @@ function workerIds(p: PoolConfig, root: boolean, problems: string[]): Ids | null
  * fcgid would not run as root: all that `start` refuses, for `check` to say
  * first. `asRoot`: judge as if fcgid ran as root (a check by another user).
  */
-export function identityProblems(config: Config, asRoot = process.getuid?.() === 0): string[] {
-  const problems: string[] = [];
+export function identityProblems(config: Config, asRoot = process.getuid?.() === 0): Problem[] {
+  const problems: Problem[] = [];
   for (const p of config.pools) {
     workerIds(p, asRoot, problems);
     if (p.socket_owner !== null && resolveUser(p.socket_owner) === null) {

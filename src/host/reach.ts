@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatMode } from '../config/view.js';
-import { remembered, resolveGroup, resolveUser } from './identity.js';
+import { remembered, resolveGroup, resolveUser, said, type Problem } from './identity.js';
 
 export type WebServer = 'nginx' | 'apache' | 'lighttpd';
 export const WEB_SERVERS: readonly WebServer[] = ['nginx', 'apache', 'lighttpd'];
@@ -82,8 +82,8 @@ export function installedWebServers(root = ''): WebServer[] {
 }
 
 export interface Reach {
-  /** One line each: what keeps the user out, and the fix. Empty: it can connect. */
-  problems: string[];
+  /** What keeps the user out, each with its fix. Empty: it can connect. */
+  problems: Problem[];
   /** The socket file as fcgid makes it: "owner root, group www-data, mode 0660". */
   socket: string;
 }
@@ -97,17 +97,18 @@ export interface Reach {
 export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number; gid: number; umask: number } = { uid: 0, gid: 0, umask: 0o022 }): Reach {
   if (pool.listen.kind !== 'unix') return { problems: [], socket: pool.listen.kind === 'tcp' ? 'a TCP socket: any local user can connect' : 'a socket systemd passes: its unit sets its mode' };
   const who = idsOf(user);
-  if (!who) return { problems: [`the web server's user ${user} does not exist here; name it with --web-user`], socket: '' };
+  if (!who) return { problems: [{ what: `the web server's user ${user} does not exist here`, fix: 'name it with --web-user' }], socket: '' };
   const owner = pool.socket_owner === null ? fcgid.uid : (resolveUser(pool.socket_owner)?.uid ?? -1);
   const group = pool.socket_group === null ? fcgid.gid : (resolveGroup(pool.socket_group) ?? -1);
   const mode = pool.socket_mode ?? 0o777 & ~fcgid.umask;
   const name = (id: number, kind: 'user' | 'group'): string => (kind === 'user' ? (pool.socket_owner ?? (id === 0 ? 'root' : String(id))) : (pool.socket_group ?? (id === 0 ? 'root' : String(id))));
   const socket = `owner ${name(owner, 'user')}, group ${name(group, 'group')}, mode ${formatMode(mode)}${pool.socket_mode === null ? ', from the umask' : ''}`;
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   if (!permitted(who, { uid: owner, gid: group, mode }, 2, false)) {
-    problems.push(
-      `${user} cannot connect to ${pool.listen.path} (${socket}): it needs write permission; set socket_group: ${primaryGroup(user)} and socket_mode: "0660" in pool ${pool.name} (or socket_owner: ${user})`,
-    );
+    problems.push({
+      what: `${user} cannot connect to ${pool.listen.path} (${socket}): it needs write permission`,
+      fix: `set socket_group: ${primaryGroup(user)} and socket_mode: "0660" in pool ${pool.name} (or socket_owner: ${user})`,
+    });
   }
   for (let dir = dirname(pool.listen.path); ; dir = dirname(dir)) {
     let st;
@@ -119,7 +120,10 @@ export function socketReach(pool: PoolConfig, user: string, fcgid: { uid: number
       continue;
     }
     if (!permitted(who, st, 1, true)) {
-      problems.push(`${user} cannot enter ${dir} (mode ${formatMode(st.mode & 0o777)}, owner uid ${st.uid}), on the way to ${pool.listen.path}: chmod o+x ${dir}, or move the socket (listen) to a directory it can enter, like /run/fcgid`);
+      problems.push({
+        what: `${user} cannot enter ${dir} (mode ${formatMode(st.mode & 0o777)}, owner uid ${st.uid}), on the way to ${pool.listen.path}`,
+        fix: `chmod o+x ${dir}, or move the socket (listen) to a directory it can enter, like /run/fcgid`,
+      });
     }
     if (dir === '/') break;
   }
@@ -142,7 +146,7 @@ export function webServerWarnings(config: Config, fcgid?: { uid: number; gid: nu
   for (const pool of config.pools) {
     if (pool.listen.kind !== 'unix') continue;
     for (const [user, servers] of users) {
-      for (const p of socketReach(pool, user, fcgid).problems) out.push(`warning: pool ${pool.name}: ${servers.length === 1 ? `${servers[0]} runs` : `${servers.slice(0, -1).join(', ')} and ${servers.at(-1)} run`} as ${user}: ${p}`);
+      for (const p of socketReach(pool, user, fcgid).problems) out.push(`warning: pool ${pool.name}: ${servers.length === 1 ? `${servers[0]} runs` : `${servers.slice(0, -1).join(', ')} and ${servers.at(-1)} run`} as ${user}: ${said(p)}`);
     }
   }
   return out;

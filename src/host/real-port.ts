@@ -15,7 +15,7 @@ import { StartError } from '../supervisor/errors.js';
 import type { Log } from '../supervisor/log.js';
 import type { FileWatcher, Listener, Port, PreparedSockets, Sockets, WorkerRecords } from '../supervisor/port.js';
 import { matchPassed, passedSockets, poolsToCreate, type PassedSocket } from './activation.js';
-import { noSuch, resolveGroup, resolveIdentities, resolveUser } from './identity.js';
+import { noSuch, resolveGroup, resolveIdentities, resolveUser, said } from './identity.js';
 import { applySocketPermissions, closeListener, handOver, listenHere, openListeners, prepareTargets, somaxconn, type ListenTarget, type Listener as HostListener } from './listeners.js';
 import { ProcObserver } from './observe.js';
 import { realHost } from './processes.js';
@@ -89,8 +89,8 @@ class HostSockets implements Sockets {
     // Names are checked before start (identityProblems); one that went away since is said, never ignored.
     const uid = p.socket_owner === null ? null : (resolveUser(p.socket_owner)?.uid ?? null);
     const gid = p.socket_group === null ? null : resolveGroup(p.socket_group);
-    if (p.socket_owner !== null && uid === null) throw new StartError(noSuch(`pools.${p.name}.socket_owner`, 'user', p.socket_owner), 2);
-    if (p.socket_group !== null && gid === null) throw new StartError(noSuch(`pools.${p.name}.socket_group`, 'group', p.socket_group), 2);
+    if (p.socket_owner !== null && uid === null) throw new StartError(said(noSuch(`pools.${p.name}.socket_owner`, 'user', p.socket_owner)), 2);
+    if (p.socket_group !== null && gid === null) throw new StartError(said(noSuch(`pools.${p.name}.socket_group`, 'group', p.socket_group)), 2);
     try {
       applySocketPermissions(p.listen.path, p.socket_mode, uid, gid);
     } catch (err) {

@@ -7,6 +7,7 @@
 import { formatAddress } from '../fastcgi/address.js';
 import { UNSAFE_IN_WEB_CONFIG, type PoolConfig } from '../config/types.js';
 import type { Reach, WebServer, WebUser } from '../host/reach.js';
+import { said } from '../host/identity.js';
 
 export interface WebConfigOptions {
   server: WebServer;
@@ -45,7 +46,7 @@ function header(pool: PoolConfig, opts: WebConfigOptions): string {
     `${what}; FastCGI socket ${formatAddress(pool.listen)}.`,
     ...setup(opts, pool),
     `${serverLabel}'s workers run as ${opts.user.name} (${opts.user.from}); the socket: ${opts.reach.socket}.`,
-    ...(opts.reach.problems.length === 0 ? (pool.listen.kind === 'unix' ? [`${opts.user.name} can connect to it.`] : []) : opts.reach.problems.map((p) => `WARNING: ${p}`)),
+    ...(opts.reach.problems.length === 0 ? (pool.listen.kind === 'unix' ? [`${opts.user.name} can connect to it.`] : []) : opts.reach.problems.map((p) => `WARNING: ${said(p)}`)),
   ];
   return `${lines.map((l) => `# ${l}`).join('\n')}\n\n`;
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/doctor/diagnose.js';
 import { DIAGNOSIS_CODES, type Observation, type PathFacts, type RunFacts } from '../../src/doctor/types.js';
+import { noSuch } from '../../src/host/identity.js';
 
 const FLUP = '/work/shared/peers/flup-py3';
 
@@ -350,7 +351,7 @@ describe('doctor diagnoses', () => {
   it('identity problems: no-such-user and no-such-group with the fix from fcgid check', () => {
     const o = healthy({
       run: null,
-      identityProblems: ['pools.app.user: no such user "deploy"; create it or fix the name', 'pools.app.socket_group: no such group "web"; create it or fix the name'],
+      identityProblems: [noSuch('pools.app.user', 'user', 'deploy'), noSuch('pools.app.socket_group', 'group', 'web')],
     });
     expect(diagnose(o)).toEqual([
       { code: 'no-such-user', message: 'pools.app.user: no such user "deploy"', fix: 'create it or fix the name (getent passwd / getent group list what exists)' },
@@ -358,13 +359,19 @@ describe('doctor diagnoses', () => {
     ]);
   });
 
-  it('socket-unreachable: each of socketReach\'s lines split into what and fix, beside the worker\'s own findings', () => {
+  it('socket-unreachable: each of socketReach\'s problems, what and fix, beside the worker\'s own findings', () => {
     const o = healthy({
       web: {
         users: [{ name: 'www-data', from: '/etc/nginx/nginx.conf' }],
         problems: [
-          'www-data cannot connect to /run/fcgid/app.sock (owner root, group root, mode 0755, from the umask): it needs write permission; set socket_group: www-data and socket_mode: "0660" in pool app (or socket_owner: www-data)',
-          'www-data cannot enter /root (mode 0700, owner uid 0), on the way to /root/app.sock: chmod o+x /root, or move the socket (listen) to a directory it can enter, like /run/fcgid',
+          {
+            what: 'www-data cannot connect to /run/fcgid/app.sock (owner root, group root, mode 0755, from the umask): it needs write permission',
+            fix: 'set socket_group: www-data and socket_mode: "0660" in pool app (or socket_owner: www-data)',
+          },
+          {
+            what: 'www-data cannot enter /root (mode 0700, owner uid 0), on the way to /root/app.sock',
+            fix: 'chmod o+x /root, or move the socket (listen) to a directory it can enter, like /run/fcgid',
+          },
         ],
       },
     });
