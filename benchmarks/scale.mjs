@@ -21,6 +21,8 @@
 //   node benchmarks/scale.mjs --baseline=/tmp/fcgid-baseline --rounds=2
 //   options: --workers=100,1000 --idle-secs=10 --settle-secs=3 --rounds=1 --kill=100 --rss-later-secs=0
 //            --profile=DIR (this build under node --cpu-prof: profiles of the whole run in DIR)
+//            --node-flags="--max-semi-space-size=2" (node options for this build's daemon only;
+//            with --baseline=. the same build runs without them beside it)
 //
 // Needs a build (npm run build). Linux only: it reads /proc. The control socket
 // and registry go in a temp dir in /dev/shm (tmpfs, as /run is), removed at the
@@ -70,6 +72,7 @@ const LATER_SECS = Number(option('rss-later-secs', '0'));
 const ROUNDS = Number(option('rounds', '1'));
 const KILL = Number(option('kill', '100'));
 const PROFILE = option('profile', null);
+const NODE_FLAGS = (option('node-flags', '') ?? '').split(/\s+/).filter(Boolean);
 const BASELINE = option('baseline', null);
 const BUILDS = [{ name: 'this', dir: root }, ...(BASELINE ? [{ name: 'baseline', dir: path.resolve(BASELINE) }] : [])];
 
@@ -114,7 +117,7 @@ async function measure(build, n) {
       pools: { idle: { command: ['sleep', 'infinity'], listen: `unix:${path.join(dir, 'idle.sock')}`, workers: n, backlog: 128 } },
     }),
   );
-  const nodeArgs = PROFILE && build.name === 'this' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [];
+  const nodeArgs = build.name === 'this' ? [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [])] : [];
   const t0 = performance.now();
   const daemon = launch(`fcgid (${build.name})`, process.execPath, [...nodeArgs, path.join(build.dir, 'bin', 'fcgid'), 'start', '-c', config]);
   const out = { build: build.name, workers: n };
