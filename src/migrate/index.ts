@@ -10,7 +10,7 @@ import { fromLighttpd } from './lighttpd.js';
 import { fromPhpFpm } from './php-fpm.js';
 import { fromSpawnFcgi } from './spawn-fcgi.js';
 import { fromSupervisord } from './supervisord.js';
-import { checkInput } from './text.js';
+import { checkInput, oneLine } from './text.js';
 import { writeYaml } from './writer.js';
 
 export { FORMATS, MigrateError, type Format };
@@ -90,7 +90,7 @@ function notes(draft: Draft): string[] {
   const line = (where: string, n: Draft['notes'][number]): string => {
     const settings = n.settings.length > 0 ? `${n.settings.join(', ')}` : '';
     const lines = n.lines.length > 0 ? ` (${name}:${n.lines.join(', ')})` : '';
-    return `${where}${settings}${lines}${settings || lines ? ': ' : ''}${n.advice}`.replace(/[\x00-\x1f\x7f]+/g, ' ');
+    return oneLine(`${where}${settings}${lines}${settings || lines ? ': ' : ''}${n.advice}`);
   };
   return [...draft.notes.map((n) => line('', n)), ...draft.pools.flatMap((p) => p.notes.map((n) => line(`${p.name}: `, n)))];
 }

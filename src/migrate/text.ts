@@ -57,3 +57,6 @@ export function nameFromCommand(words: readonly string[]): string {
 
 /** php-cgi under any version suffix. */
 export const isPhpCgi = (program: string): boolean => kindOf([program]) === 'php';
+
+/** Text from the input, safe on one line (a YAML comment, a line of stderr): control characters become a space. */
+export const oneLine = (s: string): string => s.replace(/[\x00-\x1f\x7f]+/g, ' ');

@@ -5,6 +5,7 @@
 
 import { Document, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { POOL_KEYS, type Draft, type Note, type PoolDraft, type Value } from './draft.js';
+import { oneLine } from './text.js';
 
 const TITLES: Record<Draft['format'], string> = {
   supervisord: 'supervisord',
@@ -105,9 +106,6 @@ function withComment<T extends Scalar | YAMLSeq>(n: T, from: string | null): T {
   if (from !== null && !(n instanceof YAMLSeq && !n.flow)) n.comment = ` ${from}`;
   return n;
 }
-
-/** Text from the input, safe in a one-line comment. */
-const oneLine = (s: string): string => s.replace(/[\x00-\x1f\x7f]+/g, ' ');
 
 function renderNotes(notes: Note[]): string[] {
   return notes.flatMap((n) => {
