@@ -1,6 +1,6 @@
 // Who may do what to a file, judged for another user than the one asking
 // (path_resolution(7)): the doctor runs as root, the worker usually does not.
-// Pure, so that the rules in diagnose.ts can use it on recorded facts; the
+// Pure, so that the doctor's rules (rules-setup.ts) can use it on recorded facts; the
 // permission rule itself is the one src/host/reach.ts judges sockets by.
 
 /** What execvp falls back to when the environment has no PATH (glibc's _PATH_DEFPATH, which libuv uses). */

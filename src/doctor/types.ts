@@ -1,7 +1,7 @@
 // What `fcgid doctor` records about one worker (an Observation: the pool's
 // settings, what the file system says for the worker's user, and what one run
 // of the worker on a private socket showed) and what it concludes from it (a
-// Diagnosis). Plain data that survives JSON, so that the rules in diagnose.ts
+// Diagnosis). Plain data that survives JSON, so that the rules (diagnose.ts)
 // can be tested on recorded observations without running anything.
 
 import type { AppKind } from '../config/types.js';
