@@ -9,7 +9,8 @@ import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatAddress } from '../fastcgi/address.js';
-import { identityProblems, resolveIdentities } from '../host/identity.js';
+import { identityProblems, resolveIdentities, type Ids } from '../host/identity.js';
+import { groupsGiven } from '../host/processes.js';
 import { installedWebServers, socketReach, webServerUser } from '../host/reach.js';
 import { buildEnv } from '../supervisor/pool.js';
 import { webParams } from '../web/params.js';
@@ -61,7 +62,7 @@ export async function examine(config: Config, pool: PoolConfig, options: DoctorO
     workerNames.length === 0
       ? await runWorker(
           {
-            spec: { command: pool.command, cwd: pool.cwd, env, uid: ids.uid, gid: ids.gid, umask: pool.umask, targetFd: pool.socket_fd },
+            spec: { command: pool.command, cwd: pool.cwd, env, uid: ids.uid, gid: ids.gid, groups: ids.groups ?? null, umask: pool.umask, targetFd: pool.socket_fd },
             params,
             timeoutMs: options.timeoutMs,
             backlog: 16,
@@ -124,8 +125,8 @@ export async function examine(config: Config, pool: PoolConfig, options: DoctorO
   };
 }
 
-/** The worker's uid and gids. Switching user drops supplementary groups (libuv's setgroups(0)), so only the one gid counts then. */
-function identity(pool: PoolConfig, ids: { uid: number | null; gid: number | null }): Identity {
+/** The worker's uid and gids: with a user, its group and the user's other groups (src/host/processes.ts, launchLine). */
+function identity(pool: PoolConfig, ids: Ids): Identity {
   const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, username: '' };
   try {
     me.username = userInfo().username;
@@ -140,7 +141,7 @@ function identity(pool: PoolConfig, ids: { uid: number | null; gid: number | nul
     user: pool.user ?? (ids.uid === null ? me.username : String(uid)),
     uid,
     gid,
-    gids: switched ? [gid] : [...new Set([gid, ...(process.getgroups?.() ?? [])])],
+    gids: switched ? [...(groupsGiven({ ...ids, groups: ids.groups ?? null }) ?? [gid])] : [...new Set([gid, ...(process.getgroups?.() ?? [])])],
   };
 }
 

@@ -42,7 +42,7 @@ export interface Diagnosis {
   fix: string;
 }
 
-/** Who the worker runs as. fcgid's spawn drops supplementary groups when it switches user (libuv calls setgroups(0)). */
+/** Who the worker runs as: with a user, the groups fcgid gives it (src/host/processes.ts, launchLine). */
 export interface Identity {
   user: string;
   uid: number;

@@ -3,6 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import type { Config, PoolConfig } from '../config/types.js';
+import type { Ids } from '../supervisor/port.js';
 
 function lookup(cmd: string, args: string[]): string | null {
   try {
@@ -49,7 +50,6 @@ export function resolveGroup(name: string): number | null {
   });
 }
 
-/** The one line for a user or group name that does not resolve. */
 /** A problem fcgid reports in one line: what is wrong, then the fix. `missing`: a user or group that does not exist, named at the config key `where`. */
 export interface Problem {
   what: string;
@@ -63,11 +63,27 @@ export function said(p: Problem): string {
   return `${p.what}; ${p.fix}`;
 }
 
+/** The problem of a user or group name that does not resolve. */
 export function noSuch(path: string, kind: 'user' | 'group', name: string): Problem {
   return { what: `${path}: no such ${kind} "${name}"`, fix: `create it or ${path === 'control.group' ? 'remove the key' : 'fix the name'}`, missing: kind, where: path };
 }
 
-export type Ids = { uid: number | null; gid: number | null };
+export type { Ids };
+
+/**
+ * util-linux's setpriv: a worker whose user is in groups besides its own is
+ * started through it, as Node's spawn() drops every supplementary group when it
+ * switches user (libuv calls setgroups(0)). Part of util-linux, on every Debian.
+ */
+export const SETPRIV = '/usr/bin/setpriv';
+
+/** Every group `user` is in, through NSS (`id -G`: its passwd group first, then those listing it as a member); null if unknown. */
+function groupsOf(user: string): number[] | null {
+  return remembered(`groups:${user}`, () => {
+    const out = lookup('id', ['-G', user]);
+    return out === null || !/^\d+( \d+)*$/.test(out) ? null : out.split(' ').map(Number);
+  });
+}
 
 /** Users or groups that do not exist, or that this process may not switch to. */
 export class IdentityError extends Error {
@@ -98,17 +114,25 @@ function workerIds(p: PoolConfig, root: boolean, problems: Problem[]): Ids | nul
     return null;
   }
   const before = problems.length;
+  let passwdGid: number | null = null;
   if (p.user !== null) {
     const u = resolveUser(p.user);
     if (!u) problems.push(noSuch(`pools.${p.name}.user`, 'user', p.user));
     else ({ uid, gid } = u);
+    passwdGid = gid;
   }
   if (p.group !== null) {
     const g = resolveGroup(p.group);
     if (g === null) problems.push(noSuch(`pools.${p.name}.group`, 'group', p.group));
     else gid = g;
   }
-  return problems.length === before ? { uid, gid } : null;
+  if (problems.length !== before) return null;
+  if (p.user === null || gid === null) return { uid, gid };
+  // initgroups(user, gid): the group, and every group listing the user; its
+  // passwd group only when that is the group (or lists it: id -G cannot tell).
+  const all = groupsOf(p.user) ?? [];
+  const groups = [gid, ...all.filter((g, i) => g !== gid && !(i === 0 && g === passwdGid))];
+  return { uid, gid, groups };
 }
 
 /**

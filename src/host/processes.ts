@@ -3,10 +3,11 @@
 // group), 1 (init), a negative pid and fcgid's own are never signalled.
 
 import { spawn, type StdioOptions } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
 import { LineSplitter } from '../supervisor/output.js';
 import { connectionsHeld, treeStopped, workerTree } from './observe.js';
+import { SETPRIV } from './identity.js';
 import { processStart, socketInode } from './procnet.js';
 
 /** A pid fcgid could ever have started: a positive integer above init's (Linux's pid_max at most), not fcgid's own. */
@@ -31,6 +32,34 @@ function readStdioInodes(pid: number): Set<number> {
   return out;
 }
 
+/**
+ * What spawn() runs, and as whom. A worker whose user is in other groups than
+ * its own goes through setpriv, which sets its uid, gid and those groups (as
+ * initgroups(3) in php-fpm and supervisord) and execs the command: Node's
+ * spawn() would drop every supplementary group (libuv's setgroups(0)). The
+ * pid is the worker's all along. Without setpriv, the worker has its gid alone.
+ */
+export function launchLine(spec: SpawnSpec): [string, string[], number | undefined, number | undefined] {
+  const { uid, gid } = spec;
+  const groups = groupsGiven(spec);
+  if (uid !== null && gid !== null && groups !== null && groups.some((g) => g !== gid)) {
+    return [SETPRIV, [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${groups.join(',')}`, '--', ...spec.command], undefined, undefined];
+  }
+  return [spec.command[0]!, spec.command.slice(1), uid ?? undefined, gid ?? undefined];
+}
+
+/** The groups a worker started as `uid` has (launchLine): all of `groups` where setpriv is there, else `gid` alone; null when it keeps fcgid's user. */
+export function groupsGiven(spec: Pick<SpawnSpec, 'uid' | 'gid' | 'groups'>): readonly number[] | null {
+  if (spec.uid === null && spec.gid === null) return null;
+  if (spec.gid === null) return [];
+  return spec.groups && spec.groups.some((g) => g !== spec.gid) && hasSetpriv() ? spec.groups : [spec.gid];
+}
+
+let setprivThere: boolean | null = null;
+function hasSetpriv(): boolean {
+  return (setprivThere ??= existsSync(SETPRIV));
+}
+
 /** How long an exit waits for the worker's last output when something else keeps its pipes open. */
 const STDIO_GRACE_MS = 200;
 
@@ -53,14 +82,15 @@ export const realHost: Host = {
     // Node's spawn has no umask option; the child inherits ours at fork, which
     // happens synchronously inside spawn().
     const previousUmask = spec.umask === null ? null : process.umask(spec.umask);
+    const [file, args, uid, gid] = launchLine(spec);
     let child;
     try {
-      child = spawn(spec.command[0]!, spec.command.slice(1), {
+      child = spawn(file, args, {
         stdio,
         cwd: spec.cwd ?? undefined,
         env: spec.env,
-        uid: spec.uid ?? undefined,
-        gid: spec.gid ?? undefined,
+        uid,
+        gid,
         // Its own process group, so a stop reaches the worker's children too.
         detached: true,
       });

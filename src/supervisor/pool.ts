@@ -380,6 +380,7 @@ export class Pool {
       env: { ...this.baseEnv, FCGID_WORKER: String(slot.index) },
       uid: this.ids.uid,
       gid: this.ids.gid,
+      groups: this.ids.groups ?? null,
       umask: this.config.umask,
       socketFd: this.socketFd,
       targetFd: this.config.socket_fd,

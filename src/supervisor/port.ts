@@ -25,6 +25,8 @@ export interface SpawnSpec {
   env: Record<string, string>;
   uid: number | null;
   gid: number | null;
+  /** Every group the worker gets when it runs as `uid` (src/host/identity.ts, Ids); absent or null: `gid` alone. */
+  groups?: readonly number[] | null;
   umask: number | null;
   /** The listening socket, and the descriptor it goes to in the worker. */
   socketFd: number;
@@ -174,8 +176,12 @@ export interface FileWatcher {
   close(): Promise<void>;
 }
 
-/** User and group ids a pool's workers run as. */
-export type Ids = { uid: number | null; gid: number | null };
+/**
+ * The user and group ids a pool's workers run as, and when it has a user, every group it gets
+ * (`groups`: its group and the ones that list the user as a member, as php-fpm
+ * and supervisord give them with initgroups(3)).
+ */
+export type Ids = { uid: number | null; gid: number | null; groups?: readonly number[] };
 
 /** What the daemon's log had to leave out so far, because its reader fell behind (src/host/log-sink.ts). */
 export interface LogDrops {
