@@ -31,6 +31,11 @@ function run(extra: Partial<RunFacts> = {}): RunFacts {
   };
 }
 
+/** A worker spawn() refused: `code` is its errno name. */
+function notStarted(code: string): RunFacts {
+  return run({ started: false, pid: null, spawnError: code, outcome: 'not-started', response: null, ms: null });
+}
+
 /** Recorded: the healthy flup app of test/fixtures/doctor/hello.fcgi, as root. */
 function healthy(extra: Partial<Observation> = {}): Observation {
   return {
@@ -134,7 +139,7 @@ describe('doctor diagnoses', () => {
         shebang: { line: '#!/usr/bin/python3', interpreter: '/usr/bin/python3', arg: null, crlf: false, facts: file('/usr/bin/python3'), env: null, alternative: null },
       },
       script: null,
-      run: run({ started: false, pid: null, spawnError: 'EACCES', outcome: 'not-started', response: null, ms: null }),
+      run: notStarted('EACCES'),
     });
     expect(diagnose(o)).toEqual([
       {
@@ -158,7 +163,7 @@ describe('doctor diagnoses', () => {
         shebang: { line: '#!/usr/bin/python2.7', interpreter: '/usr/bin/python2.7', arg: null, crlf: false, facts: file('/usr/bin/python2.7', { exists: false, kind: null, readable: false, executable: false }), env: null, alternative: '/usr/bin/python3', ...shebang },
       },
       script: null,
-      run: run({ started: false, pid: null, spawnError: 'ENOENT', outcome: 'not-started', response: null, ms: null }),
+      run: notStarted('ENOENT'),
       ...extra,
     });
   }
@@ -205,7 +210,7 @@ describe('doctor diagnoses', () => {
       command: ['fcgiwrap'],
       program: { ...healthy().program!, name: 'fcgiwrap', lookup: 'search', searchPath: '/usr/bin:/bin', resolved: null, inShellPath: '/usr/sbin/fcgiwrap', interpreter: false },
       script: null,
-      run: run({ started: false, pid: null, spawnError: 'ENOENT', outcome: 'not-started', response: null, ms: null }),
+      run: notStarted('ENOENT'),
     });
     expect(diagnose(o)).toEqual([
       {
@@ -239,7 +244,7 @@ describe('doctor diagnoses', () => {
   });
 
   it('bad-cwd: missing, or not searchable by the worker user (its group counts)', () => {
-    expect(codes(healthy({ cwd: file('/srv/gone', { exists: false, kind: null, mode: null, uid: null, gid: null }), run: run({ started: false, pid: null, spawnError: 'ENOENT', outcome: 'not-started', response: null }) }))).toEqual(['bad-cwd']);
+    expect(codes(healthy({ cwd: file('/srv/gone', { exists: false, kind: null, mode: null, uid: null, gid: null }), run: notStarted('ENOENT') }))).toEqual(['bad-cwd']);
     const www = { user: 'www-data', uid: 33, gid: 33, gids: [33] };
     expect(codes(healthy({ user: www, cwd: file('/srv/app', { kind: 'dir', mode: 0o700 }) }))).toEqual(['bad-cwd']);
     expect(codes(healthy({ user: www, cwd: file('/srv/app', { kind: 'dir', mode: 0o750, gid: 33 }) }))).toEqual([]);
