@@ -3,16 +3,21 @@
 // a member. Node's spawn() drops supplementary groups when it switches user,
 // so fcgid starts such a worker through util-linux's setpriv. Real daemon, real
 // users: www-data is made a member of a group created for this file (removed
-// at the end), and the worker's /proc/<pid>/status says what it got.
+// at the end, and before it if an earlier run was killed), and the worker's /proc/<pid>/status says what it got.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fcgid, tearDown, writeConfig } from '../helpers/daemon.js';
-import { Processes, Scratch } from '../helpers/peers.js';
+import { Processes, Scratch, missingPeers } from '../helpers/peers.js';
 
-const ROOT = process.getuid?.() === 0;
-const GROUP = `fcgid-test-${process.pid}`;
+/** One name for every run: a run killed before its clean-up leaves it, and the next removes it first. */
+const GROUP = 'fcgid-test-groups';
+const skip = missingPeers('setpriv', 'groupadd', 'gpasswd', 'groupdel', 'getent', 'id') ?? (process.getuid?.() === 0 ? null : 'needs root (it creates a group)');
+
+function removeGroup(): void {
+  if (spawnSync('getent', ['group', GROUP]).status === 0) execFileSync('groupdel', [GROUP]);
+}
 
 /** Uid:, Gid: (real, effective, saved, filesystem) and Groups: of a process. */
 function credentials(pid: number): { uids: number[]; gids: number[]; groups: number[] } {
@@ -23,7 +28,7 @@ function credentials(pid: number): { uids: number[]; gids: number[]; groups: num
 
 const idOf = (args: string[]): number => Number(execFileSync('id', args, { encoding: 'utf8' }).trim());
 
-describe.skipIf(!ROOT)('workers run as a user get its groups', () => {
+describe.skipIf(skip)('workers run as a user get its groups', () => {
   const processes = new Processes();
   let scratch: Scratch;
   const daemons: Fcgid[] = [];
@@ -31,14 +36,18 @@ describe.skipIf(!ROOT)('workers run as a user get its groups', () => {
 
   beforeAll(() => {
     scratch = new Scratch('fcgid-groups-');
+    removeGroup();
     execFileSync('groupadd', ['--system', GROUP]);
     execFileSync('gpasswd', ['--add', 'www-data', GROUP], { stdio: 'ignore' });
     gid = Number(execFileSync('getent', ['group', GROUP], { encoding: 'utf8' }).split(':')[2]);
   });
 
   afterAll(async () => {
-    await tearDown(processes, scratch, daemons);
-    execFileSync('groupdel', [GROUP]);
+    try {
+      await tearDown(processes, scratch, daemons);
+    } finally {
+      removeGroup();
+    }
   });
 
   const sleeper = (name: string, extra: Record<string, unknown>): Record<string, unknown> => ({
