@@ -399,7 +399,8 @@ function readWeb(r: Reader, node: Node | undefined, at: string, pool: PoolConfig
   return {
     mount,
     kind: r.oneOf(m?.get('kind'), `${at}.kind`, APP_KINDS) ?? kindOf(pool.command),
-    root: directory(m?.get('root'), `${at}.root`) ?? (UNSAFE_IN_WEB_CONFIG.test(pool.cwd) ? dir : pool.cwd),
+    // The cwd as it is, blanks and all: fcgictl request and the doctor use it; fcgid web-config refuses one it cannot write.
+    root: directory(m?.get('root'), `${at}.root`) ?? pool.cwd,
     static: statics,
   };
 }

@@ -29,6 +29,10 @@ export function cannotGenerate(pool: PoolConfig, opts: Pick<WebConfigOptions, 's
   if (pool.listen.kind === 'unix' && UNSAFE_IN_WEB_CONFIG.test(pool.listen.path)) {
     return `pool ${pool.name}'s socket ${pool.listen.path} holds a character a web server's config would have to escape; give listen a plain path, like /run/fcgid/${pool.name}.sock`;
   }
+  // An explicit web.root or static directory is refused by the config loader; the root that defaults to cwd is checked here.
+  if (pool.web.kind !== 'app' && UNSAFE_IN_WEB_CONFIG.test(pool.web.root)) {
+    return `pool ${pool.name}'s web root ${pool.web.root} (its cwd) holds a character a web server's config would have to escape; set web.root to a plain path (a link to it will do)`;
+  }
   return null;
 }
 

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { ConfigError, kindOf, parseConfig } from '../../src/config/load.js';
 import type { WebConfig } from '../../src/config/types.js';
 import { planReload } from '../../src/supervisor/reload-plan.js';
+import { cannotGenerate } from '../../src/web/generate.js';
 import { overrideWeb, splitPhp, underMount, webParams } from '../../src/web/params.js';
 
 const FILE = '/etc/fcgid/app.yaml';
@@ -30,6 +31,17 @@ describe('web settings', () => {
   it('default to an app at /, its root the pool cwd, no static files', () => {
     expect(pool().web).toEqual({ mount: '/', kind: 'app', root: '/etc/fcgid', static: {} });
     expect(pool({ cwd: '/srv/app' }).web.root).toBe('/srv/app');
+  });
+
+  it('regression: a cwd with a blank made the root the config file\'s directory, silently (php got the wrong SCRIPT_FILENAME); now the root is the cwd, and web-config refuses it for php and cgi pools, which write it', () => {
+    const php = pool({ cwd: '/srv/my site' }, ['/usr/bin/php-cgi']);
+    expect(php.web.root).toBe('/srv/my site');
+    expect(webParams(php.web, { url: '/index.php' }).SCRIPT_FILENAME).toBe('/srv/my site/index.php');
+    expect(cannotGenerate(php, { server: 'nginx', htaccess: false })).toBe(
+      "pool app's web root /srv/my site (its cwd) holds a character a web server's config would have to escape; set web.root to a plain path (a link to it will do)",
+    );
+    // An app's root is written nowhere.
+    expect(cannotGenerate(pool({ cwd: '/srv/my site' }), { server: 'nginx', htaccess: false })).toBeNull();
   });
 
   it.each([
