@@ -8,7 +8,7 @@
 // "No module named 'yourapplication'".
 
 import type { Rule } from './rule.js';
-import { cgi, environment, errorStatus, exited, imports, ownSocket, phpNoInput, protocol, relative, silent, spawnFailed } from './rules-run.js';
+import { cgi, environment, errorStatus, exited, imports, ownSocket, phpNoInput, protocol, relative, silent, spawnFailed, unanswered } from './rules-run.js';
 import { cwd, identities, program, reach, script } from './rules-setup.js';
 import type { Diagnosis, DiagnosisCode, Observation } from './types.js';
 
@@ -39,6 +39,7 @@ const RULES: readonly Rule[] = [
 
 export function diagnose(o: Observation): Diagnosis[] {
   const all = RULES.flatMap((rule) => rule(o));
+  if (all.every((d) => BESIDE.has(d.code))) all.push(...unanswered(o));
   const explained = all.some((d) => !GENERIC.has(d.code) && !BESIDE.has(d.code));
   return all.filter((d) => !(explained && GENERIC.has(d.code)));
 }

@@ -193,6 +193,18 @@ export const exited: Rule = (o) => {
   ];
 };
 
+/**
+ * The last word when no rule spoke of a worker that started and did not answer
+ * (the request refused: FCGI_OVERLOADED, FCGI_UNKNOWN_ROLE; the connection
+ * refused): it is never "healthy".
+ */
+export const unanswered: Rule = (o) => {
+  const run = o.run;
+  if (!run?.started || answered(o)) return [];
+  const why = run.error ? `${run.error.code}: ${run.error.message}` : `it ended ${run.outcome}`;
+  return [d('no-answer', `the worker did not answer the request (${why})`, 'see its output above; fcgictl request against a running pool shows the same exchange')];
+};
+
 export const silent: Rule = (o) => {
   const run = o.run;
   if (!run || (run.outcome !== 'timeout' && run.outcome !== 'own-socket') || run.exit) return [];

@@ -317,6 +317,19 @@ describe('doctor diagnoses', () => {
     expect(codes(healthy({ run: run({ ownListeners: ['tcp://127.0.0.1:9102'] }) }))).toEqual([]);
   });
 
+  it('regression: a request the worker refused (FCGI_END_REQUEST with FCGI_OVERLOADED) matched no rule, and the doctor said healthy with exit 0; now no-answer, with the error', () => {
+    const refused = healthy({ run: run({ outcome: 'failed', response: null, ms: null, error: { code: 'FCGI_REJECTED', message: 'the application refused the request: FCGI_OVERLOADED' } }) });
+    expect(diagnose(refused)).toEqual([
+      {
+        code: 'no-answer',
+        message: 'the worker did not answer the request (FCGI_REJECTED: the application refused the request: FCGI_OVERLOADED)',
+        fix: 'see its output above; fcgictl request against a running pool shows the same exchange',
+      },
+    ]);
+    // Not said beside a rule that explains it.
+    expect(codes(healthy({ run: run({ outcome: 'failed', response: null, ms: null, error: { code: 'FCGI_CONNECTION_CLOSED', message: 'closed' } }) }))).toEqual(['closes-connection']);
+  });
+
   it('closes-connection, not-fastcgi (garbage, or uWSGI without --protocol=fastcgi), bad-headers: the FastCGI client errors', () => {
     const closed = run({ outcome: 'failed', response: null, ms: null, error: { code: 'FCGI_CONNECTION_CLOSED', message: 'closed the connection before ending the request' } });
     expect(codes(healthy({ run: closed }))).toEqual(['closes-connection']);
