@@ -12,6 +12,7 @@
 // one, as php-fpm sees its children, and the master counts as a server only
 // while it holds a connection itself.
 
+import { lstatSync } from 'node:fs';
 import type { Observer, PoolProbe, PoolReading, ProcessReading, WorkerReading } from '../supervisor/port.js';
 import { ProcAccessError, blockedIn, childPids, taskStatus, threads, cpuAndRss, ioCounter, socketFds, socketInode, statFields, tcpRows, unixRowsOf, type SocketRow, type ThreadReading } from './procnet.js';
 
@@ -129,6 +130,18 @@ function listenerConnections(listener: number, unix: readonly SocketRow[], tcpRo
 /** A pool whose socket may be a unix one: any but a TCP address (a socket systemd passed may be either). */
 function maybeUnix(pool: PoolProbe): boolean {
   return pool.listener.address.kind !== 'tcp';
+}
+
+/** The file at a unix pool's path is not the socket fcgid created there (true when fcgid did not record it: a socket systemd passed). */
+function replaced(pool: PoolProbe): boolean {
+  const { address, file } = pool.listener;
+  if (address.kind !== 'unix' || !file) return true;
+  try {
+    const st = lstatSync(address.path);
+    return st.dev !== file.dev || st.ino !== file.ino;
+  } catch {
+    return true;
+  }
 }
 
 function socketFdsOrNone(pid: number): Map<number, number> {
@@ -262,8 +275,10 @@ export class ProcObserver implements Observer {
           blind++;
         }
       }
-      // Rare: only when something else listens at the pool's path.
-      const hijackers = foreign.size === 0 ? [] : pool.pids.filter((pid) => workerTree(pid).some((p) => [...socketFdsOrNone(p).values()].some((i) => foreign.has(i))));
+      // Rare: only when something else listens at the pool's path, and the
+      // file there is no longer the socket fcgid made (rows of /proc/net/unix
+      // can be forged by anyone; the file at the path cannot).
+      const hijackers = foreign.size === 0 || !replaced(pool) ? [] : pool.pids.filter((pid) => workerTree(pid).some((p) => [...socketFdsOrNone(p).values()].some((i) => foreign.has(i))));
       workers.forEach((w, pid) => {
         if ((w.own as Kept).scan !== scan) workers.delete(pid);
       });

@@ -73,6 +73,8 @@ export interface Listener {
   readonly address: Address;
   /** The daemon's descriptor; null while the socket is away with the listen helper. */
   readonly fd: number | null;
+  /** The unix socket file fcgid created (device and inode); absent for one it did not (systemd's). */
+  readonly file?: { dev: number; ino: number } | null;
 }
 
 /** Sockets made ready off the listening tick (paths checked, names resolved), in pool order. */

@@ -7,12 +7,13 @@
 // The last block reads this machine's /proc for the per-process probes.
 
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Wakeups } from '../../src/host/observe.js';
+import { ProcObserver, Wakeups } from '../../src/host/observe.js';
+import type { PoolProbe } from '../../src/supervisor/port.js';
 import { addressOfInode, blockedIn, ioCounter, socketFds, socketInode, tcpListeners, tcpRows, unixRows, unixRowsOf, unixSocketPaths } from '../../src/host/procnet.js';
 
 // ---------------------------------------------------------------------------
@@ -327,5 +328,44 @@ describe('Wakeups', () => {
     expect(w.add([{ tid: 1, wakeups: 10 }], all)).toBe(base);
     expect(w.add([{ tid: 1, wakeups: 10 }, { tid: 3, wakeups: 4 }], all)).toBe(base + 4);
     expect(w.add([{ tid: 1, wakeups: 10 }, { tid: 3, wakeups: 2 }], all)).toBe(base + 6);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// A hijacker (a worker that bound its own socket at the pool's path) as the
+// scan tells it, on real sockets of this process: anyone may bind a socket
+// whose path holds a newline and a whole forged row.
+describe('hijackers', () => {
+  const servers: net.Server[] = [];
+  let dir = '';
+  afterAll(() => {
+    for (const s of servers) s.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const listen = (server: net.Server, where: string | { host: string; port: number }): Promise<net.Server> => {
+    servers.push(server);
+    return new Promise((resolve, reject) => server.once('error', reject).listen(where, () => resolve(server)));
+  };
+  const fdOf = (s: net.Server): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
+
+  it('regression: a forged listening row at the pool\'s path, carrying the inode of a TCP socket a worker holds, made that worker a hijacker and the pool failed; now only a socket file that replaced fcgid\'s counts', async () => {
+    dir = mkdtempSync('/tmp/f-');
+    const path = join(dir, 'p');
+    const pool = await listen(net.createServer(), path);
+    const file = statSync(path);
+    // A socket "the worker" (this process) holds that /proc/net/unix does not list.
+    const tcp = await listen(net.createServer(), { host: '127.0.0.1', port: 0 });
+    const tcpInode = socketInode(fdOf(tcp))!;
+    // Its "path" holds slashes: the directories on the way are made as well, as an attacker would.
+    const forgery = `${dir}/f\n0000000000000000: 00000002 00000000 00010000 0001 01 ${tcpInode} ${path}`;
+    mkdirSync(dirname(forgery), { recursive: true });
+    await listen(net.createServer(), forgery);
+    expect(unixRowsOf([socketInode(fdOf(pool))!]).some((r) => r.listening && r.inode === tcpInode)).toBe(true);
+    const probe = (): PoolProbe => ({ name: 'app', listener: { address: { kind: 'unix', path }, fd: fdOf(pool), file: { dev: file.dev, ino: file.ino } }, workerFd: 0, pids: [process.pid], memory: false });
+    expect(new ProcObserver().observe([probe()]).get('app')!.hijackers).toEqual([]);
+    // The control: a socket of this process that took the path is one.
+    rmSync(path);
+    await listen(net.createServer(), path);
+    expect(new ProcObserver().observe([probe()]).get('app')!.hijackers).toEqual([process.pid]);
   });
 });
