@@ -78,7 +78,7 @@ export type { Ids };
 export const SETPRIV = '/usr/bin/setpriv';
 
 /** Every group `user` is in, through NSS (`id -G`: its passwd group first, then those listing it as a member); null if unknown. */
-function groupsOf(user: string): number[] | null {
+export function groupsOf(user: string): number[] | null {
   return remembered(`groups:${user}`, () => {
     const out = lookup('id', ['-G', user]);
     return out === null || !/^\d+( \d+)*$/.test(out) ? null : out.split(' ').map(Number);

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, PoolConfig } from '../config/types.js';
 import { formatMode } from '../config/view.js';
-import { remembered, resolveGroup, resolveUser, said, type Problem } from './identity.js';
+import { groupsOf, remembered, resolveGroup, resolveUser, said, type Problem } from './identity.js';
 
 export type WebServer = 'nginx' | 'apache' | 'lighttpd';
 export const WEB_SERVERS: readonly WebServer[] = ['nginx', 'apache', 'lighttpd'];
@@ -41,25 +41,15 @@ export function webServerUser(server: WebServer, root = ''): WebUser {
   return m ? { name: m[1]!, from: file } : { name: fallback, from: `${file} names no user: ${server}'s default` };
 }
 
+/** A user as a permission check sees it: its uid and every group it is in (a web server's workers get them all). */
 interface Ids {
   uid: number;
   gids: number[];
 }
 
 function idsOf(user: string): Ids | null {
-  return remembered(`ids:${user}`, () => readIds(user));
-}
-
-function readIds(user: string): Ids | null {
   const u = resolveUser(user);
-  if (!u) return null;
-  let gids = [u.gid];
-  try {
-    gids = execFileSync('id', ['-G', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/).map(Number);
-  } catch {
-    // The primary group alone.
-  }
-  return { uid: u.uid, gids };
+  return u && { uid: u.uid, gids: groupsOf(user) ?? [u.gid] };
 }
 
 /**
