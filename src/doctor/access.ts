@@ -3,9 +3,6 @@
 // Pure, so that the doctor's rules (rules-setup.ts) can use it on recorded facts; the
 // permission rule itself is the one src/host/reach.ts judges sockets by.
 
-/** What execvp falls back to when the environment has no PATH (glibc's _PATH_DEFPATH, which libuv uses). */
-export const DEFAULT_PATH = '/usr/bin:/bin';
-
 export const R = 4;
 export const X = 1;
 

@@ -7,7 +7,8 @@
 
 import { closeSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, isAbsolute, join, resolve, sep } from 'node:path';
-import { DEFAULT_PATH, R, X, permitted } from './access.js';
+import { DEFAULT_PATH, searchIn } from '../host/processes.js';
+import { R, X, permitted } from './access.js';
 import type { Identity, PathFacts, ProgramFacts, ScriptFacts, ShebangFacts } from './types.js';
 
 /** "/", "/a", "/a/b" for "/a/b/c": the directories a lookup of /a/b/c searches. */
@@ -61,14 +62,6 @@ export function pathFacts(path: string, who: Pick<Identity, 'uid' | 'gids'>): Pa
   };
 }
 
-/** Where execvp finds `name` in `searchPath` (empty entries are the working directory), or null. */
-export function searchIn(name: string, searchPath: string, cwd: string, usable: (p: string) => boolean): string | null {
-  for (const entry of searchPath.split(':').slice(0, 256)) {
-    const candidate = resolve(cwd, entry === '' ? '.' : entry, name);
-    if (usable(candidate)) return candidate;
-  }
-  return null;
-}
 
 const INTERPRETERS = /^(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|bash|sh|dash)$/;
 /** Interpreter options that take the next word as their value, so the script comes later (python -W x, -X y; node -r mod). */

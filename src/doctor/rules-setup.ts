@@ -3,7 +3,8 @@
 // user meets them, and whether the web server's user can reach the socket.
 
 import { basename, dirname } from 'node:path';
-import { DEFAULT_PATH, X, permitted } from './access.js';
+import { DEFAULT_PATH } from '../host/processes.js';
+import { X, permitted } from './access.js';
 import { blocked, d, perms, type Rule } from './rule.js';
 import type { Diagnosis } from './types.js';
 

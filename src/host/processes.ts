@@ -3,7 +3,8 @@
 // group), 1 (init), a negative pid and fcgid's own are never signalled.
 
 import { spawn, type StdioOptions } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ChildEvents, Host, SpawnSpec, Timer } from '../supervisor/port.js';
 import { LineSplitter } from '../supervisor/output.js';
 import { connectionsHeld, treeStopped, workerTree } from './observe.js';
@@ -43,6 +44,13 @@ export function launchLine(spec: SpawnSpec): [string, string[], number | undefin
   const { uid, gid } = spec;
   const groups = groupsGiven(spec);
   if (uid !== null && gid !== null && groups !== null && groups.some((g) => g !== gid)) {
+    // A program that is not there fails here as spawn() would fail it ("could
+    // not start"), not as setpriv exiting 127 after it started.
+    const name = spec.command[0]!;
+    const cwd = spec.cwd ?? process.cwd();
+    if (!(name.includes('/') ? isFile(resolve(cwd, name)) : searchIn(name, spec.env.PATH ?? DEFAULT_PATH, cwd, isFile) !== null)) {
+      throw Object.assign(new Error(`spawn ${name} ENOENT`), { code: 'ENOENT', syscall: `spawn ${name}`, path: name });
+    }
     return [SETPRIV, [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${groups.join(',')}`, '--', ...spec.command], undefined, undefined];
   }
   return [spec.command[0]!, spec.command.slice(1), uid ?? undefined, gid ?? undefined];
@@ -53,6 +61,26 @@ export function groupsGiven(spec: Pick<SpawnSpec, 'uid' | 'gid' | 'groups'>): re
   if (spec.uid === null && spec.gid === null) return null;
   if (spec.gid === null) return [];
   return spec.groups && spec.groups.some((g) => g !== spec.gid) && hasSetpriv() ? spec.groups : [spec.gid];
+}
+
+/** What execvp falls back to when the environment has no PATH (glibc's _PATH_DEFPATH, which libuv uses). */
+export const DEFAULT_PATH = '/usr/bin:/bin';
+
+/** The first `name` in the directories of `searchPath` that `usable` accepts, as execvp looks (an empty entry is the cwd); at most 256 entries. */
+export function searchIn(name: string, searchPath: string, cwd: string, usable: (p: string) => boolean): string | null {
+  for (const entry of searchPath.split(':').slice(0, 256)) {
+    const candidate = resolve(cwd, entry === '' ? '.' : entry, name);
+    if (usable(candidate)) return candidate;
+  }
+  return null;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 let setprivThere: boolean | null = null;
@@ -82,9 +110,9 @@ export const realHost: Host = {
     // Node's spawn has no umask option; the child inherits ours at fork, which
     // happens synchronously inside spawn().
     const previousUmask = spec.umask === null ? null : process.umask(spec.umask);
-    const [file, args, uid, gid] = launchLine(spec);
     let child;
     try {
+      const [file, args, uid, gid] = launchLine(spec);
       child = spawn(file, args, {
         stdio,
         cwd: spec.cwd ?? undefined,

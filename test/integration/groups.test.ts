@@ -84,6 +84,14 @@ describe.skipIf(skip)('workers run as a user get its groups', () => {
     expect(c.groups.sort()).toEqual([nogroup, gid].sort());
   });
 
+  it('a program that is not there is a spawn failure ("could not start"), as for a worker started directly, not setpriv exiting 127', async () => {
+    const config = writeConfig(scratch, 'missing', { pools: { app: sleeper('missing', { user: 'www-data', command: ['fcgid-no-such-program'], start_retries: 1 }) } });
+    const d = new Fcgid(processes, config);
+    daemons.push(d);
+    const line = await d.waitForLog((l) => l.pool === 'app' && /could not start/.test(l.msg));
+    expect(line.msg).toMatch(/^worker app\/0 could not start \(spawn fcgid-no-such-program ENOENT\) after \d+ms \(spawn failed\)/);
+  });
+
   it('nobody, in no other group: its own group and none else (started directly: Node leaves the list empty, the gid is the group)', async () => {
     const config = writeConfig(scratch, 'alone', { pools: { app: sleeper('alone', { user: 'nobody' }) } });
     const d = new Fcgid(processes, config);
