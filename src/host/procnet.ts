@@ -188,7 +188,8 @@ export function unixRowsOf(listeners: Iterable<number>, table: string | Buffer =
   // must not hide the real path (connections missed there would let a stop
   // kill a worker in the middle of a request).
   const paths = new Set<string>();
-  for (const inode of listeners) {
+  const own = new Set(listeners);
+  for (const inode of own) {
     const needle = ` ${inode} /`;
     for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) {
       const row = rowAt(at);
@@ -202,7 +203,8 @@ export function unixRowsOf(listeners: Iterable<number>, table: string | Buffer =
       const row = rowAt(at);
       if (row?.path !== path) continue;
       // A socket has one row: an inode on more than one is forged on some.
-      if (row.listening && rowsWithInode(bytes, row.inode) > 1) row.forged = true;
+      // (A listener's own row needs no count: it is never taken for another.)
+      if (row.listening && !own.has(row.inode) && rowsWithInode(bytes, row.inode) > 1) row.forged = true;
       row.path = Buffer.from(path, 'latin1').toString('utf8');
       out.push(row);
     }

@@ -117,7 +117,9 @@ describe('/proc/net/unix', () => {
     expect(rows.find((r) => r.inode === 41002)?.forged).toBeUndefined();
     expect(new Set(rows.filter((r) => r.inode === 41001).map((r) => r.path))).toEqual(new Set(['/tmp/elsewhere', '/run/a.sock']));
     // A real second listener at the path (a worker that bound its own) is not forged.
-    expect(unixRowsOf([41001], UNIX.replace('41010 /tmp/two  spaces.sock', '41010 /run/fcgid/app.sock')).find((r) => r.inode === 41010)?.forged).toBeUndefined();
+    const second = unixRowsOf([41001], UNIX.replace('41010 /tmp/two  spaces.sock', '41010 /run/fcgid/app.sock')).find((r) => r.inode === 41010);
+    expect(second).toMatchObject({ path: '/run/fcgid/app.sock', listening: true });
+    expect(second).not.toHaveProperty('forged');
   });
 
   it('a header alone, or nothing at all (no /proc), gives no rows', () => {
