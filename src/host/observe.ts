@@ -53,8 +53,8 @@ const TREE_SIZE = 256;
  * it the open) are read every scan while it has some, and in its first
  * FORK_WATCH_SCANS scans (a master forks its servers at start-up); a worker
  * that has none is looked at again in turn, every CHILD_REFRESH_SCANS scans,
- * but never more than about CHILD_READS_MAX of them a scan (beyond 256 such
- * workers, each every ceil(N / 64) scans: every 16th at 1000). At 1000 workers
+ * but never more than about CHILD_READS_MAX of them a scan (beyond 256
+ * workers in all, each every ceil(N / 64) scans: every 16th at 1000). At 1000 workers
  * that do not fork, reading them all took half of an idle scan. A worker that
  * starts forking late is seen as a master that many scans after at most
  * (docs/timeouts.md).

@@ -422,7 +422,7 @@ describe('hostile input', () => {
     expect(parseConfig(out.yaml, '/etc/fcgid/app.yaml', { uid: 0, env: {} }).pools[0]!.listen).toEqual({ kind: 'unix', path: '/run/fcgid/www.sock' });
   });
 
-  it('a directive continued over 8000 lines, and 30,000 settings that are not FastCGI\'s, are read through (each line and each note handled once)', () => {
+  it('a directive continued over 8000 lines, and 30,000 settings that are not FastCGI\'s, are read through: the pool they hold, or that follows them, comes out', () => {
     const long = migrate('apache', `FastCgiServer /srv/app.fcgi${' \\\n -initial-env A=1'.repeat(8000)}\n`, '/etc/apache2/a.conf');
     expect(long.pools).toEqual(['app']);
     const many = migrate('lighttpd', `${Array.from({ length: 30_000 }, (_, i) => `foo.bar${i} = "x"`).join('\n')}\nfastcgi.server = ( "/x" => (( "bin-path" => "/bin/x", "socket" => "/run/x.sock" )) )\n`, '/etc/l.conf');
