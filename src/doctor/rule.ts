@@ -30,7 +30,7 @@ export function d(code: DiagnosisCode, message: string, fix: string): Diagnosis 
   return { code, message, fix };
 }
 
-export const mode = (m: number | null): string => formatMode(m === null ? null : m & 0o7777) ?? '?';
+const mode = (m: number | null): string => formatMode(m === null ? null : m & 0o7777) ?? '?';
 
 /** "mode 0700, owner uid 0" */
 export function perms(f: { mode: number | null; uid: number | null }): string {

@@ -5,6 +5,7 @@
 // more precise explains them.
 
 import { basename, dirname } from 'node:path';
+import { kindOf } from '../config/load.js';
 import { cgiHeaderOnStdout, importError, lastLine, namedVariables } from './clues.js';
 import { MAX_EACH, answered, d, exitText, failed, outputOf, shellLine, type Rule } from './rule.js';
 
@@ -85,7 +86,7 @@ export const cgi: Rule = (o) => {
 export const ownSocket: Rule = (o) => {
   if (!o.run?.ownListeners.length || answered(o)) return [];
   const b = o.command.indexOf('-b');
-  const php = /^php[\d.]*-cgi/.test(basename(o.command[0] ?? ''));
+  const php = kindOf(o.command) === 'php';
   const fd = o.socketFd > 2 ? `fd ${o.socketFd} (named by FCGID_LISTEN_FD)` : 'fd 0';
   return [
     d(
