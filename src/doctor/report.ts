@@ -66,6 +66,9 @@ export function document(o: Observation, diagnoses: Diagnosis[]): DoctorDocument
   };
 }
 
+/** Control characters but tab and newline, C1 included (ESC starts a terminal's escape sequences, CR rewrites a line). */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
 /** Names in one line, shortened past `max`. */
 function names(list: readonly string[], max = 40): string {
   if (list.length === 0) return '(none)';
@@ -121,5 +124,6 @@ export function text(o: Observation, diagnoses: Diagnosis[]): string {
   }
   if (diagnoses.length === 0) out.push(`healthy: the worker answered ${run?.response?.status} in ${run?.ms} ms`);
   for (const d of diagnoses) out.push(`diagnosis: ${d.code}: ${d.message} — fix: ${d.fix}`);
-  return `${out.join('\n')}\n`;
+  // The worker's output, headers and paths are its own bytes: no terminal control sequence of theirs reaches the operator's terminal.
+  return `${out.join('\n').replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}\n`;
 }

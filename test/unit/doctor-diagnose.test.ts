@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/doctor/diagnose.js';
+import { text } from '../../src/doctor/report.js';
 import { DIAGNOSIS_CODES, type Observation, type PathFacts, type RunFacts } from '../../src/doctor/types.js';
 import { noSuch } from '../../src/host/identity.js';
 
@@ -413,5 +414,14 @@ describe('doctor diagnoses', () => {
     const long = 'x'.repeat(100_000);
     const o = healthy({ run: exitedWith(`${long}\nKeyError: 'A'\nModuleNotFoundError: No module named '${long}'\n`) });
     for (const d of diagnose(o)) expect(`${d.message} ${d.fix}`).not.toContain('\n');
+  });
+});
+
+describe('the report', () => {
+  it("shows the worker's control characters as \\xNN: its escape sequences and carriage returns do not reach the operator's terminal", () => {
+    const o = healthy({ run: exitedWith('\x1b[2J\x1b[31mrewritten\rfake: all is well\x9b\n') });
+    const out = text(o, diagnose(o));
+    expect(out).toContain('\\x1b[2J\\x1b[31mrewritten\\x0dfake: all is well\\x9b');
+    expect(out).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   });
 });
