@@ -83,6 +83,7 @@ export async function examine(config: Config, pool: PoolConfig, options: DoctorO
       env,
       uid: ids.uid,
       gid: ids.gid,
+      groups: ids.groups ?? null,
       options: interpreterOptions(pool.command, script?.arg ?? null),
       first: scriptDir,
     });

@@ -5,6 +5,7 @@
 
 import { execFile } from 'node:child_process';
 import { basename } from 'node:path';
+import { launchLine } from '../host/processes.js';
 import type { ProgramFacts } from './types.js';
 
 const PYTHON = /^(?:python|pypy)[\d.]*$/;
@@ -29,6 +30,8 @@ export interface AskAs {
   env: Record<string, string>;
   uid: number | null;
   gid: number | null;
+  /** The worker's groups (src/host/identity.ts, Ids): it is asked with them, as the worker runs. */
+  groups: readonly number[] | null;
   /** The interpreter's options in the worker's command (-E, -s, -I change sys.path). */
   options: string[];
   /** What sys.path[0] is for the worker: its script's directory (for `-c` Python puts '' there). */
@@ -37,10 +40,18 @@ export interface AskAs {
 
 export function askPython(executable: string, as: AskAs): Promise<{ executable: string; path: string[] } | { error: string }> {
   return new Promise((resolve) => {
+    let line: ReturnType<typeof launchLine>;
+    try {
+      line = launchLine({ command: [executable, ...as.options, '-c', ASK], cwd: as.cwd, env: as.env, uid: as.uid, gid: as.gid, groups: as.groups });
+    } catch (err) {
+      resolve({ error: `${executable} -c could not be asked (${(err as NodeJS.ErrnoException).code})` });
+      return;
+    }
+    const [file, args, uid, gid] = line;
     execFile(
-      executable,
-      [...as.options, '-c', ASK],
-      { cwd: as.cwd, env: as.env, uid: as.uid ?? undefined, gid: as.gid ?? undefined, timeout: ASK_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: ASK_BOUND, encoding: 'utf8' },
+      file,
+      args,
+      { cwd: as.cwd, env: as.env, uid, gid, timeout: ASK_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: ASK_BOUND, encoding: 'utf8' },
       (err, stdout, stderr) => {
         const [exe, json] = stdout.split('\n');
         let path: unknown;

@@ -40,7 +40,7 @@ function readStdioInodes(pid: number): Set<number> {
  * spawn() would drop every supplementary group (libuv's setgroups(0)). The
  * pid is the worker's all along. Without setpriv, the worker has its gid alone.
  */
-export function launchLine(spec: SpawnSpec): [string, string[], number | undefined, number | undefined] {
+export function launchLine(spec: Pick<SpawnSpec, 'command' | 'cwd' | 'env' | 'uid' | 'gid' | 'groups'>): [string, string[], number | undefined, number | undefined] {
   const { uid, gid } = spec;
   const groups = groupsGiven(spec);
   if (uid !== null && gid !== null && groups !== null && groups.some((g) => g !== gid)) {
